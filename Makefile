@@ -1,0 +1,47 @@
+# pptv.dcos: the two commands of the quick start are `make demo` and `make test`.
+# Every target runs `make setup` first; setup is quick when there is nothing to do.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+# Extra arguments for pytest suites, e.g. `make integration PYTEST_ARGS='-k nginx'`.
+PYTEST_ARGS ?=
+# Narrow ansible-test, e.g. `make sanity SANITY_ARGS='--test validate-modules plugins/modules/x.py'`.
+SANITY_ARGS ?=
+UNITS_ARGS ?=
+export PYTEST_ARGS SANITY_ARGS UNITS_ARGS
+
+.PHONY: help setup test lint sanity units integration e2e molecule build demo lab-up lab-status lab-down clean
+
+help:  ## List the targets.
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+setup:  ## Install host packages, start Docker, make .venv and the base images (idempotent).
+	@bash scripts/setup.sh
+
+test: setup  ## Run every check and test suite, then print a summary.
+	@bash scripts/test.sh all
+
+lint: setup  ## ruff, yamllint and ansible-lint (production profile).
+	@bash scripts/test.sh ruff yamllint ansible-lint
+
+sanity: setup  ## ansible-test sanity (empty ignore file).
+	@bash scripts/test.sh sanity
+
+units: setup  ## ansible-test units.
+	@bash scripts/test.sh units
+
+integration: setup  ## pytest suites against real Docker, BIND, Nginx, GlusterFS, ZooKeeper.
+	@bash scripts/test.sh integration
+
+e2e: setup  ## End-to-end suites against the lab.
+	@bash scripts/test.sh e2e
+
+molecule: setup  ## Molecule scenarios of the roles.
+	@bash scripts/test.sh molecule
+
+build: setup  ## Build the collection tarball, install it in a clean venv, render every module's docs.
+	@bash scripts/test.sh build
+
+clean:  ## Remove build outputs and caches (not .venv, not the images).
+	rm -rf tests/output .pytest_cache .ruff_cache pptv-dcos-*.tar.gz

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Builds the two local images everything else starts from, when missing or out of date:
+#   pptv-dcos/base:bookworm     debootstrap --variant=minbase bookworm | docker import
+#   pptv-dcos/systemd:bookworm  the base plus systemd, for lab hosts and Molecule platforms
+# There is no container registry, so nothing can be pulled; both are cached by tag and by a
+# hash of their inputs, so a second run costs a couple of seconds.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$here/lib.sh"
+
+BASE_IMAGE=${PPTV_BASE_IMAGE:-pptv-dcos/base:bookworm}
+SYSTEMD_IMAGE=${PPTV_SYSTEMD_IMAGE:-pptv-dcos/systemd:bookworm}
+MIRROR=${PPTV_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+image_label() {  # image, label -> value or empty
+    docker image inspect -f "{{ index .Config.Labels \"$2\" }}" "$1" 2>/dev/null || true
+}
+
+build_base() {
+    if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+        return 0
+    fi
+    log "building $BASE_IMAGE with debootstrap (about a minute)"
+    local rootfs
+    rootfs=$(mktemp -d "${TMPDIR:-/tmp}/pptv-rootfs.XXXXXX")
+    # shellcheck disable=SC2064
+    trap "rm -rf '$rootfs'" RETURN
+    debootstrap --variant=minbase bookworm "$rootfs" "$MIRROR" >"$STATE_DIR/debootstrap.log" 2>&1 \
+        || die "debootstrap failed; see $STATE_DIR/debootstrap.log"
+    # Keep the image small and let apt inside it reach the same mirror.
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    echo "deb $MIRROR bookworm main" >"$rootfs/etc/apt/sources.list"
+    tar -C "$rootfs" -c . | docker import \
+        --change 'CMD ["/bin/bash"]' --change 'LABEL org.pptv.dcos.image=base' - "$BASE_IMAGE" >/dev/null
+}
+
+build_systemd() {
+    local context="$root/lab/images/systemd" digest
+    digest=$( (cat "$context"/*; docker image inspect -f '{{.Id}}' "$BASE_IMAGE") | sha256sum | cut -c1-16)
+    if [ "$(image_label "$SYSTEMD_IMAGE" org.pptv.dcos.inputs)" = "$digest" ]; then
+        return 0
+    fi
+    log "building $SYSTEMD_IMAGE"
+    docker build -q --build-arg "BASE=$BASE_IMAGE" --label "org.pptv.dcos.inputs=$digest" \
+        -t "$SYSTEMD_IMAGE" "$context" >"$STATE_DIR/systemd-image.log" 2>&1 \
+        || die "building $SYSTEMD_IMAGE failed; see $STATE_DIR/systemd-image.log"
+}
+
+mkdir -p "$STATE_DIR"
+build_base
+build_systemd

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Runs the named stages (or `all`), keeps going after a failure, and ends with a summary table
+# and a closing "stages: N passed, N failed" line. Exit status is non-zero when any stage failed.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$here/lib.sh"
+cd "$root" || exit 1
+export PATH="$root/.venv/bin:$PATH" ANSIBLE_CONFIG="$root/ansible.cfg"
+PY="$root/.venv/bin/python"
+
+ALL_STAGES=(ruff yamllint ansible-lint sanity units build integration e2e molecule)
+
+# ansible-test only runs from a path ending in ansible_collections/pptv/dcos, outside any other
+# git work tree. Copy the tracked (and new, unignored) files there and give the copy its own git
+# index so that ansible-test sees exactly the files a commit would hold.
+collection_tree() {
+    # One copy per checkout, so that two work trees can test at once.
+    local dest
+    dest="$STATE_DIR/ansible-test/$(echo "$root" | sha1sum | cut -c1-8)/ansible_collections/pptv/dcos"
+    rm -rf "$dest" && mkdir -p "$dest"
+    git ls-files -z --cached --others --exclude-standard | grep -zv '^\.collections/' \
+        | rsync -a --files-from=- --from0 ./ "$dest/"
+    (cd "$dest" && git init -q && git add -A) >/dev/null
+    echo "$dest"
+}
+
+stage_ruff() { ruff check . && ruff format --check --diff .; }
+stage_yamllint() { yamllint -s .; }
+stage_ansible-lint() { ansible-lint --profile production --offline; }
+# shellcheck disable=SC2086
+stage_sanity() {
+    local tree; tree=$(collection_tree)
+    (cd "$tree" && ansible-test sanity --venv --python 3.11 --color no $SANITY_ARGS)
+}
+# shellcheck disable=SC2086
+stage_units() {
+    local tree; tree=$(collection_tree)
+    [ -n "$(find tests/unit -name 'test_*.py' 2>/dev/null)" ] || { echo "no unit tests"; return 1; }
+    (cd "$tree" && ansible-test units --venv --python 3.11 --color no $UNITS_ARGS)
+}
+stage_build() { bash "$here/check-build.sh"; }
+pytest_suite() {
+    local dir=$1
+    [ -n "$(find "$dir" -name 'test_*.py' 2>/dev/null)" ] || { echo "no tests in $dir yet"; return 0; }
+    # shellcheck disable=SC2086
+    "$PY" -m pytest "$dir" $PYTEST_ARGS
+}
+stage_integration() { pytest_suite tests/integration; }
+stage_e2e() { pytest_suite tests/e2e; }
+stage_molecule() {
+    local scenarios=() role
+    for role in roles/*/; do
+        [ -d "$role/molecule" ] && scenarios+=("$role")
+    done
+    [ ${#scenarios[@]} -gt 0 ] || { echo "no Molecule scenarios yet"; return 0; }
+    for role in "${scenarios[@]}"; do
+        (cd "$role" && molecule test --all) || return 1
+    done
+}
+
+PYTEST_ARGS=${PYTEST_ARGS:-}
+# e.g. SANITY_ARGS="--test validate-modules plugins/modules/dns_record.py"
+SANITY_ARGS=${SANITY_ARGS:-}
+UNITS_ARGS=${UNITS_ARGS:-}
+stages=("$@")
+[ "${stages[0]:-all}" = all ] && stages=("${ALL_STAGES[@]}")
+
+names=() results=() times=()
+passed=0 failed=0
+for stage in "${stages[@]}"; do
+    printf '\n======== %s ========\n' "$stage"
+    start=$SECONDS
+    if "stage_$stage"; then status=ok; passed=$((passed + 1)); else status=FAILED; failed=$((failed + 1)); fi
+    names+=("$stage"); results+=("$status"); times+=($((SECONDS - start)))
+done
+
+printf '\n======== summary ========\n'
+for i in "${!names[@]}"; do
+    printf '  %-14s %-7s %4ss\n' "${names[$i]}" "${results[$i]}" "${times[$i]}"
+done
+echo "stages: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,42 @@
+# Copyright: contributors to pptv.dcos
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangePlan
+
+
+def test_equal_values_are_not_recorded():
+    plan = ChangePlan()
+    assert plan.record("labels", {"a": "1"}, {"a": "1"}) is False
+    assert not plan.changed
+    assert plan.result() == {"changed": False, "actions": [], "diff": {"before": {}, "after": {}}}
+
+
+def test_differences_and_actions_make_the_result():
+    plan = ChangePlan()
+    assert plan.record("subnet", "10.0.0.0/24", "10.0.1.0/24") is True
+    plan.record("labels", None, {"env": "int"})
+    plan.action("recreate network oak-net")
+    result = plan.result(network={"name": "oak-net"})
+    assert result["changed"] is True
+    assert result["actions"] == ["recreate network oak-net"]
+    assert result["diff"] == {
+        "before": {"subnet": "10.0.0.0/24", "labels": None},
+        "after": {"subnet": "10.0.1.0/24", "labels": {"env": "int"}},
+    }
+    assert result["network"] == {"name": "oak-net"}
+    assert plan.changed_keys == ["labels", "subnet"]
+
+
+def test_an_action_alone_is_a_change():
+    plan = ChangePlan()
+    plan.action("reload nginx")
+    assert plan.changed
+
+
+def test_recorded_values_are_copies():
+    wanted = {"servers": ["10.0.0.1"]}
+    plan = ChangePlan()
+    plan.record("upstream", None, wanted)
+    wanted["servers"].append("10.0.0.2")
+    assert plan.diff()["after"]["upstream"] == {"servers": ["10.0.0.1"]}

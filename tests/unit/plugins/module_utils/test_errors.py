@@ -1,0 +1,34 @@
+# Copyright: contributors to pptv.dcos
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError, fail_from
+
+
+class FakeModule:
+    """Stands in for AnsibleModule at its only boundary here: fail_json."""
+
+    def __init__(self):
+        self.failed_with = None
+
+    def fail_json(self, **kwargs):
+        self.failed_with = kwargs
+        raise SystemExit(1)
+
+
+def test_message_and_details_reach_fail_json_with_the_partial_result():
+    module = FakeModule()
+    error = DcosError("subnet: 10.0.0.0/33 is not a network", containers=["web-1"])
+    with pytest.raises(SystemExit):
+        fail_from(module, error, changed=False)
+    assert module.failed_with == {
+        "msg": "subnet: 10.0.0.0/33 is not a network",
+        "containers": ["web-1"],
+        "changed": False,
+    }
+
+
+def test_str_is_the_message():
+    assert str(DcosError("pool: exhausted")) == "pool: exhausted"
