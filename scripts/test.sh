@@ -29,13 +29,25 @@ collection_tree() {
 stage_ruff() { ruff check . && ruff format --check --diff .; }
 stage_yamllint() { yamllint -s .; }
 stage_ansible-lint() { ansible-lint --profile production --offline; }
+# ansible-test --venv downloads a pip bootstrap script from a host we cannot reach; put our
+# offline stand-in where it looks first (its cache), named for the pip version it pins.
+offline_pip_bootstrap() {
+    local version
+    version=$("$PY" -c 'import re, ansible_test._internal.python_requirements as r, inspect
+print(re.search(r"pip=.([0-9.]+).", inspect.getsource(r)).group(1))')
+    mkdir -p ~/.ansible/test/cache
+    cp "$here/get_pip_offline.py" ~/.ansible/test/cache/"get_pip_${version//./_}.py"
+}
+
 # shellcheck disable=SC2086
 stage_sanity() {
+    offline_pip_bootstrap
     local tree; tree=$(collection_tree)
     (cd "$tree" && ansible-test sanity --venv --python 3.11 --color no $SANITY_ARGS)
 }
 # shellcheck disable=SC2086
 stage_units() {
+    offline_pip_bootstrap
     local tree; tree=$(collection_tree)
     [ -n "$(find tests/unit -name 'test_*.py' 2>/dev/null)" ] || { echo "no unit tests"; return 1; }
     (cd "$tree" && ansible-test units --venv --python 3.11 --color no $UNITS_ARGS)
@@ -44,8 +56,9 @@ stage_build() { bash "$here/check-build.sh"; }
 pytest_suite() {
     local dir=$1
     [ -n "$(find "$dir" -name 'test_*.py' 2>/dev/null)" ] || { echo "no tests in $dir yet"; return 0; }
+    # PYTEST_ARGS replaces the suite's folder: `make integration PYTEST_ARGS=tests/integration/test_x.py`.
     # shellcheck disable=SC2086
-    "$PY" -m pytest "$dir" $PYTEST_ARGS
+    "$PY" -m pytest ${PYTEST_ARGS:-$dir}
 }
 stage_integration() { pytest_suite tests/integration; }
 stage_e2e() { pytest_suite tests/e2e; }
