@@ -70,8 +70,9 @@ DEFAULT_TTL = 3600
 # the size every path carries without fragmentation (the DNS flag day 2020 figure).
 MAX_TCP_MESSAGE = 65535
 MAX_UDP_MESSAGE = 1232
-# Room kept for the header, the zone section and the TSIG record (key name + algorithm + MAC).
-_MESSAGE_OVERHEAD = 12 + 255 + 4 + 255 + 255 + 10 + 64 + 32
+# TSIG record without its names: type/class/ttl/rdlength, time, fudge, MAC size, the largest MAC
+# (hmac-sha512), original id, error, other length and other data.
+_TSIG_FIXED = 10 + 6 + 2 + 2 + 64 + 2 + 2 + 2 + 6
 
 _KEY_FILE_RE = re.compile(
     r'key\s+"?(?P<name>[^"\s{]+)"?\s*\{(?P<body>[^}]*)\}',
@@ -443,17 +444,23 @@ class Change:
         return sorted(self.before.rdatas - keep, key=lambda r: r.to_digestable())
 
     def wire_size(self):
-        """An upper bound of the bytes this change adds to an UPDATE (names uncompressed)."""
-        name = len(self.name.to_wire())
-        size = 0
-        prereq = self.before.rdatas if self.before is not None else [None]
-        for rdata in prereq:
-            size += name + 10 + (len(rdata.to_wire()) if rdata is not None else 0)
-        for rdata in self.additions() + self.deletions():
-            size += name + 10 + len(rdata.to_wire())
+        """An upper bound of the bytes this change adds to an UPDATE.
+
+        The zone section holds the zone name near the start of the message, so every owner name
+        costs at most its labels below the zone plus a 2-byte pointer to it (a pointer to an
+        earlier copy of the whole name only works in the first 16 KiB, so it is not counted on).
+        Names inside rdata are counted uncompressed.
+        """
+        relative = self.name.relativize(self.zone)
+        name = sum(len(label) + 1 for label in relative.labels) + 2 if relative.labels else 2
+        rdata_sizes = [len(rdata.to_wire()) for rdata in self.additions() + self.deletions()]
+        if self.before is None:
+            rdata_sizes.append(0)  # "RRset does not exist"
+        else:
+            rdata_sizes.extend(len(rdata.to_wire()) for rdata in self.before.rdatas)
         if self.after is not None and self.rdtype != dns.rdatatype.CNAME and self.before is None:
-            size += name + 10  # the "no CNAME here" prerequisite
-        return size
+            rdata_sizes.append(0)  # the "no CNAME here" prerequisite
+        return sum(name + 10 + size for size in rdata_sizes)
 
     def add_to(self, update):
         """Write this change's prerequisites and updates into ``update``."""
@@ -506,11 +513,13 @@ def _rcode_error(client, response, what):
 
 
 def find_zone(client, name, cache=None):
-    """The zone holding ``name`` on this server, from the SOA the server returns for it."""
-    if cache is not None:
-        for candidate in (name, *_parents(name)):
-            if candidate in cache:
-                return cache[candidate]
+    """The zone holding ``name`` on this server, from the SOA the server returns for it.
+
+    ``cache`` maps names already looked up to their zone (only exact names: a name below a known
+    zone may belong to a child zone served by the same server).
+    """
+    if cache is not None and name in cache:
+        return cache[name]
     candidate = name
     while True:
         response = client.query(candidate, dns.rdatatype.SOA)
@@ -520,7 +529,7 @@ def find_zone(client, name, cache=None):
                 for rrset in section:
                     if rrset.rdtype == dns.rdatatype.SOA and name.is_subdomain(rrset.name):
                         if cache is not None:
-                            cache[rrset.name] = rrset.name
+                            cache[name] = rrset.name
                         return rrset.name
         elif rcode != dns.rcode.REFUSED:
             raise _rcode_error(client, response, f"zone: looking up the zone of {name}")
@@ -533,12 +542,6 @@ def find_zone(client, name, cache=None):
         f"zone: the server is not authoritative for any zone holding {name.to_text()} "
         f"(no SOA in its answers; {client.describe()}); give zone explicitly or check the server"
     )
-
-
-def _parents(name):
-    while len(name) > 1:
-        name = name.parent()
-        yield name
 
 
 def check_zone(client, zone):
@@ -644,19 +647,27 @@ def read_all(client, wanted):
     return current
 
 
-def pack(changes, limit):
+def message_overhead(zone, key):
+    """Bytes of an UPDATE that hold no change: header, zone section, TSIG record."""
+    size = 12 + len(zone.to_wire()) + 4
+    if key is not None:
+        size += len(key.name.to_wire()) + len(key.algorithm.to_wire()) + _TSIG_FIXED
+    return size
+
+
+def pack(changes, limit, overhead):
     """Group changes into messages whose size stays within ``limit`` (each change whole)."""
     messages = []
     batch = []
-    size = _MESSAGE_OVERHEAD
+    size = overhead
     for change in changes:
         need = change.wire_size()
+        if overhead + need > limit:
+            raise DcosError(f"{change.label}: the record set is too large for one {limit}-byte UPDATE message")
         if batch and size + need > limit:
             messages.append(batch)
             batch = []
-            size = _MESSAGE_OVERHEAD
-        if _MESSAGE_OVERHEAD + need > limit:
-            raise DcosError(f"{change.label}: the record set is too large for one {limit}-byte UPDATE message")
+            size = overhead
         batch.append(change)
         size += need
     if batch:
@@ -708,7 +719,7 @@ def send_changes(client, changes):
     sent = 0
     applied = 0
     for zone, zone_changes in by_zone.items():
-        for batch in pack(zone_changes, client.max_message):
+        for batch in pack(zone_changes, client.max_message, message_overhead(zone, client.key)):
             update = dns.update.UpdateMessage(zone)
             for change in batch:
                 change.add_to(update)
@@ -801,5 +812,5 @@ def _verify(client, changes):
             "the server accepted the update but did not apply all of it: "
             + "; ".join(parts)
             + " (BIND ignores a CNAME next to other records and the deletion of the last NS records of a zone apex)",
-            record_sets=[c.label for c, _ in wrong],
+            record_sets=[change.label for change, _now in wrong],
         )

@@ -21,7 +21,7 @@ description:
   - After writing, the changed record sets are read again; a server that accepted an update but ignored part of
     it (BIND ignores a CNAME next to other data) makes the task fail.
 author:
-  - contributors to pptv.dcos
+  - pptv.dcos maintainers (@pptv)
 extends_documentation_fragment:
   - pptv.dcos._attributes
 attributes:
