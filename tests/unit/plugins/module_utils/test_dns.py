@@ -4,16 +4,13 @@
 
 from __future__ import annotations
 
+import dns.name
+import dns.rdatatype
+import dns.update
 import pytest
 
-pytest.importorskip("dns")
-
-import dns.name  # noqa: E402
-import dns.rdatatype  # noqa: E402
-import dns.update  # noqa: E402
-
-from ansible_collections.pptv.dcos.plugins.module_utils import _dns  # noqa: E402
-from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError  # noqa: E402
+from ansible_collections.pptv.dcos.plugins.module_utils import _dns
+from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 
 SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I="  # the fake server's key (conftest.py)
 

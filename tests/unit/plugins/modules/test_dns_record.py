@@ -9,9 +9,7 @@ import json
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-pytest.importorskip("dns")
-
-from ansible_collections.pptv.dcos.plugins.modules import dns_record  # noqa: E402
+from ansible_collections.pptv.dcos.plugins.modules import dns_record
 
 SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I="  # the fake server's key (conftest.py)
 RESULT_KEYS = {"changed", "actions", "diff", "zone", "zones", "record_sets", "updates_sent", "queries_sent"}
