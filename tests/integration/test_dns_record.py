@@ -171,14 +171,14 @@ def test_every_type_round_trip(bind, args, rdtype, record, value, zone, shown):
 
 def test_every_type_is_visible_to_dig(bind, args):
     """One batch with every type; dig reads each record set back."""
-    records = [{"record": r, "type": t, "value": v} for t, r, v, z, _ in EVERY_TYPE if t != "NS"]
+    records = [{"record": r, "type": t, "value": v} for t, r, v, _zone, _shown in EVERY_TYPE if t != "NS"]
     result = run_task(
         "dns_record", dict(args, zone=None, records=[dict(r, record=_fqdn(r["record"])) for r in records])
     )
     assert not result.failed, result["msg"]
     assert result["zones"] == ["example.test.", "2.0.192.in-addr.arpa."]
     assert result["updates_sent"] == 2  # one per zone
-    for rdtype, record, _, _, shown in EVERY_TYPE:
+    for rdtype, record, _value, _zone, shown in EVERY_TYPE:
         if rdtype == "NS":
             continue
         assert values(bind, _fqdn(record), rdtype)[1] == sorted(shown), rdtype

@@ -71,7 +71,7 @@ def clean_stale(tmp_root=None):
             cmdline = Path(f"/proc/{pid}/cmdline")
             if pid and cmdline.exists() and state.encode() in cmdline.read_bytes():
                 os.kill(pid, signal.SIGTERM)
-                for _ in range(50):
+                for _attempt in range(50):
                     if not _alive(pid):
                         break
                     time.sleep(0.1)

@@ -81,7 +81,7 @@ class FakeDns:
         return best
 
     def count(self, kind):
-        return sum(1 for k, _ in self.sent if k == kind)
+        return sum(1 for k, _message in self.sent if k == kind)
 
     # -- transport ------------------------------------------------------------------------------
     def transport(self, message, where, timeout=None, port=53, **_kwargs):
@@ -133,7 +133,7 @@ class FakeDns:
             response.flags &= ~dns.flags.AA
             response.authority.append(self._rrset(question.name, question.rdtype, entry))
             return response
-        if not any(owner == question.name for owner, _ in data):
+        if not any(owner == question.name for owner, _rdtype in data):
             response.set_rcode(dns.rcode.NXDOMAIN)
         soa = data[(zone, dns.rdatatype.SOA)]
         response.authority.append(self._rrset(zone, dns.rdatatype.SOA, soa))
@@ -172,7 +172,7 @@ class FakeDns:
     @staticmethod
     def _prerequisites(data, request):
         wanted = {}
-        names = {owner for owner, _ in data}
+        names = {owner for owner, _rdtype in data}
         for rrset in request.prerequisite:
             key = (rrset.name, rrset.rdtype)
             if rrset.deleting == ANY:

@@ -269,7 +269,7 @@ def test_key_not_allowed_is_refused_in_words(server):
 def test_queries_and_updates_are_signed(server):
     converge([E("api", "A", ["10.0.0.9"])])
     assert server.sent
-    assert all(m.had_tsig and m.keyname == dns.name.from_text("ddns-key") for _, m in server.sent)
+    assert all(m.had_tsig and m.keyname == dns.name.from_text("ddns-key") for _kind, m in server.sent)
 
 
 def test_key_file_in_tsig_keygen_format(tmp_path):

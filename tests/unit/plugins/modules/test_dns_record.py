@@ -36,7 +36,7 @@ def run(capsys, check=False, diff=False, **args):
 
 
 def test_create_returns_the_documented_keys(server, capsys):
-    result, _ = run(capsys, record="api", value=["10.0.0.9"], ttl=60)
+    result, _out = run(capsys, record="api", value=["10.0.0.9"], ttl=60)
     assert not result.get("failed"), result
     assert set(result) >= RESULT_KEYS
     assert result["changed"] is True
@@ -48,14 +48,14 @@ def test_create_returns_the_documented_keys(server, capsys):
 
 
 def test_same_again_is_unchanged(server, capsys):
-    result, _ = run(capsys, record="web", value=["10.0.0.1"])
+    result, _out = run(capsys, record="web", value=["10.0.0.1"])
     assert result["changed"] is False
     assert result["updates_sent"] == 0
     assert result["actions"] == []
 
 
 def test_check_mode_and_diff(server, capsys):
-    result, _ = run(capsys, check=True, diff=True, record="web", value=["10.0.0.2"], ttl=60)
+    result, _out = run(capsys, check=True, diff=True, record="web", value=["10.0.0.2"], ttl=60)
     assert result["changed"] is True
     assert result["updates_sent"] == 0
     assert server.count("update") == 0
@@ -68,7 +68,7 @@ def test_check_mode_and_diff(server, capsys):
 
 
 def test_batch_entries_take_top_level_defaults(server, capsys):
-    result, _ = run(
+    result, _out = run(
         capsys,
         ttl=120,
         exclusive=False,
@@ -101,25 +101,25 @@ def test_bad_base64_names_the_option(server, capsys):
 
 
 def test_key_name_without_secret(server, capsys):
-    result, _ = run(capsys, record="web", value=["10.0.0.2"], key_secret=None)
+    result, _out = run(capsys, record="web", value=["10.0.0.2"], key_secret=None)
     assert result["msg"] == "key_secret: required with key_name (or give key_file)"
 
 
 def test_record_and_records_are_mutually_exclusive(server, capsys):
-    result, _ = run(capsys, record="web", records=[{"record": "x", "value": ["10.0.0.1"]}])
+    result, _out = run(capsys, record="web", records=[{"record": "x", "value": ["10.0.0.1"]}])
     assert result["failed"] is True
     assert "mutually exclusive" in result["msg"] and "record" in result["msg"]
 
 
 def test_bad_type_choice_is_refused_by_the_argument_spec(server, capsys):
-    result, _ = run(capsys, record="web", type="SOA", value=["x"])
+    result, _out = run(capsys, record="web", type="SOA", value=["x"])
     assert result["failed"] is True
     assert "type" in result["msg"] and "SOA" in result["msg"]
 
 
 def test_conflict_fails_and_reports_what_was_sent(server, capsys):
     server.before_update = lambda: server.put("web.example.com", "A", 300, ["10.0.0.1", "10.0.0.7"])
-    result, _ = run(capsys, record="web", value=["10.0.0.2"])
+    result, _out = run(capsys, record="web", value=["10.0.0.2"])
     assert result["failed"] is True
     assert "another writer changed the records" in result["msg"]
     assert result["dns_rc_str"] == "NXRRSET"
@@ -130,5 +130,5 @@ def test_conflict_fails_and_reports_what_was_sent(server, capsys):
 
 def test_unreachable_server(server, capsys):
     server.down.add("127.0.0.1")
-    result, _ = run(capsys, record="web", value=["10.0.0.2"])
+    result, _out = run(capsys, record="web", value=["10.0.0.2"])
     assert "Connection refused (server unreachable)" in result["msg"]
