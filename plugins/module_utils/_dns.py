@@ -251,8 +251,15 @@ class Client:
                 f"the server's answer failed TSIG verification ({exc.__class__.__name__}): "
                 "the server signed it with another key or secret"
             ) from None
+        except dns.tsig.BadTime:
+            raise DcosError(
+                "the time in the server's TSIG signature is off by more than 5 minutes (BADTIME): "
+                "check the clocks of this host and of the DNS server"
+            ) from None
         except dns.exception.FormError as exc:
             raise DcosError(f"the server sent a malformed answer: {exc}") from None
+        except dns.exception.DNSException as exc:
+            raise DcosError(f"DNS error talking to {self.describe()}: {exc.__class__.__name__} ({exc})") from None
 
     def query(self, name, rdtype):
         message = dns.message.make_query(name, rdtype)

@@ -127,7 +127,7 @@ options:
     description:
       - The batch form. Each entry is one record set change; entries are applied in order, so two entries may
         touch the same record set. All changes go to the server in as few UPDATE messages as fit.
-      - Mutually exclusive with O(record).
+      - Mutually exclusive with O(record) and O(value).
     type: list
     elements: dict
     suboptions:
@@ -424,7 +424,7 @@ class DnsRecordManager:
 def main():
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
-        mutually_exclusive=[("record", "records"), ("key_secret", "key_file")],
+        mutually_exclusive=[("record", "records"), ("value", "records"), ("key_secret", "key_file")],
         required_one_of=[("record", "records")],
         supports_check_mode=True,
     )
