@@ -59,9 +59,21 @@ def _alive(pid):
 
 
 def clean_stale(tmp_root=None):
-    """End the ``named`` of earlier killed runs (by their pid file) and remove their directories."""
+    """End the ``named`` of earlier killed runs (by their pid file) and remove their directories.
+
+    A directory whose owner (the test run or bench that made it) is still alive is left alone.
+    """
     root = tmp_root or tempfile.gettempdir()
     for state in glob.glob(os.path.join(root, PREFIX + "*")):
+        if not os.path.isdir(state):
+            continue
+        owner = Path(state) / "owner.pid"
+        try:
+            owner_pid = int(owner.read_text().strip())
+        except (OSError, ValueError):
+            owner_pid = 0
+        if owner_pid and owner_pid != os.getpid() and _alive(owner_pid):
+            continue  # another test run or bench is using this server right now
         pid_file = Path(state) / "named.pid"
         if pid_file.exists():
             try:
@@ -92,6 +104,7 @@ class Bind:
         self.other_key_name = "pptvdns-readonly"
         self.other_key_secret = base64.b64encode(os.urandom(32)).decode()
         self.dir = Path(tempfile.mkdtemp(prefix=PREFIX))
+        (self.dir / "owner.pid").write_text(str(os.getpid()))
         self.port = None
         self.stats_port = None
         self.proc = None
