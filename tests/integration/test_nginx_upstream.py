@@ -285,7 +285,12 @@ def snapshot(directory):
     result = {}
     for entry in sorted(directory.iterdir()):
         stat = entry.stat()
-        result[entry.name] = (hashlib.sha256(entry.read_bytes()).hexdigest(), stat.st_ino, stat.st_mtime_ns, stat.st_mode)
+        result[entry.name] = (
+            hashlib.sha256(entry.read_bytes()).hexdigest(),
+            stat.st_ino,
+            stat.st_mtime_ns,
+            stat.st_mode,
+        )
     return result
 
 
@@ -390,7 +395,10 @@ def test_batch_of_200_validates_once_and_reloads_once(ngx, backends):
     upstreams = [
         {
             "name": f"{PREFIX}b{i:03d}",
-            "servers": [{"address": "127.0.0.1", "port": backend.port}, {"address": "127.0.0.2", "port": 1, "down": True}],
+            "servers": [
+                {"address": "127.0.0.1", "port": backend.port},
+                {"address": "127.0.0.2", "port": 1, "down": True},
+            ],
             "balance": ["round_robin", "least_conn", "ip_hash"][i % 3],
         }
         for i in range(200)
