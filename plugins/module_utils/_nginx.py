@@ -48,6 +48,7 @@ DEFAULT_PORT = 80
 DEFAULT_LISTEN = "80"
 DEFAULT_LOCATION = "/"
 INDENT = "    "
+_SBIN_PATH = os.pathsep.join(("/usr/local/sbin", "/usr/sbin", "/sbin"))
 
 # Characters that end a directive, open or close a block, quote, comment, escape or separate
 # arguments in nginx's configuration syntax. None of them belongs in any value we render.
@@ -650,7 +651,10 @@ def nginx_messages(stderr, levels=("emerg", "alert", "crit", "error")):
 
 
 def _resolve_binary(nginx_binary):
-    found = shutil.which(nginx_binary) if os.sep not in nginx_binary else nginx_binary
+    found = nginx_binary
+    if os.sep not in nginx_binary:
+        # Like module.get_bin_path: the sbin directories count even when PATH lacks them.
+        found = shutil.which(nginx_binary) or shutil.which(nginx_binary, path=_SBIN_PATH)
     if not found or not os.access(found, os.X_OK) or os.path.isdir(found):
         raise DcosError(
             f"nginx_binary: {nginx_binary} is not an executable (not found on PATH or not executable)",

@@ -612,3 +612,34 @@ def test_check_mode_writes_nothing_and_runs_nothing(ngx):
     assert removal.changed
     assert snapshot(ngx.confd) == before
     assert ngx.calls() == []
+
+
+def test_core_outside_ansible_as_the_daemon_calls_it(ngx, backends):
+    """The discovery daemon's path: parse_batch + converge with its own runner, no Ansible."""
+    from ansible_collections.pptv.dcos.plugins.module_utils import _nginx  # noqa: PLC0415
+
+    backend = backends("daemon")
+    host = "daemon.pptvngx.test"
+    items = [
+        {
+            "name": f"{PREFIX}d{i}",
+            "servers": [{"address": "127.0.0.1", "port": backend.port}],
+            "vhosts": [{"name": f"d{i}.pptvngx.test" if i else host, "listen": f"127.0.0.1:{ngx.vhost_port}"}],
+        }
+        for i in range(3)
+    ]
+    reloads, workers = ngx.reloads(), ngx.workers()
+    result = _nginx.converge(
+        str(ngx.confd),
+        _nginx.parse_batch(items),
+        _nginx.subprocess_runner,
+        nginx_binary=str(ngx.wrapper),
+        nginx_conf=str(ngx.conf),
+        reload=True,
+    )
+    assert result.changed and result.validated and result.reloaded
+    assert ngx.calls() == [f"-t -c {ngx.conf}", f"-c {ngx.conf} -s reload"]
+    ngx.wait_reloaded(reloads, workers)
+    assert ngx.reloads() == reloads + 1
+    assert ngx.route(host, "/z") == (200, f"daemon {host} /z")
+    assert _nginx.managed_names(str(ngx.confd)) == [f"{PREFIX}d0", f"{PREFIX}d1", f"{PREFIX}d2"]
