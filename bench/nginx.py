@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: contributors to pptv.dcos
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Render + validate + reload for 1,000 Nginx upstreams, against a real Nginx. Prints figures only.
@@ -77,7 +76,7 @@ class Master:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        self.wait(lambda: self.workers(), "nginx to start")
+        self.wait(self.workers, "nginx to start")
 
     def workers(self):
         found = set()
@@ -139,7 +138,7 @@ def converge_and_reload(master, upstreams, runner):
     )
     generation = 0.0
     if result.reloaded:
-        generation, _ = timed(lambda: master.wait_new_generation(old))
+        generation = timed(lambda: master.wait_new_generation(old))[0]
     return seconds, generation, result
 
 
@@ -148,7 +147,7 @@ def measure_core(master, count, singles):
     rows = []
     items = batch(count)
     t_parse, upstreams = timed(lambda: ngx.parse_batch(items))
-    t_render, _ = timed(lambda: [ngx.render_upstream(u) for u in upstreams])
+    t_render = timed(lambda: [ngx.render_upstream(u) for u in upstreams])[0]
     rows.append((f"validate {count} upstream dicts (parse_batch)", t_parse))
     rows.append((f"render {count} upstreams", t_render))
 

@@ -339,6 +339,15 @@ nginx_errors:
   type: list
   elements: str
   sample: ['[emerg] unknown "nosuchvar" variable']
+nginx_output:
+  description: The whole output of the refused C(nginx -t) run.
+  returned: failure
+  type: str
+option:
+  description: The option at fault, when a value was refused (for example V(upstreams[3].servers[0].address)).
+  returned: failure
+  type: str
+  sample: servers[0].address
 diff:
   description: One entry per changed file, with the rendered text before and after (with C(--diff)).
   returned: when diff mode is on
