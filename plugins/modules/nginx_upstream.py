@@ -355,11 +355,11 @@ diff:
   elements: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangePlan  # noqa: E402
-from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError, fail_from  # noqa: E402
-from ansible_collections.pptv.dcos.plugins.module_utils._nginx import (  # noqa: E402
+from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangePlan
+from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError, fail_from
+from ansible_collections.pptv.dcos.plugins.module_utils._nginx import (
     UPSTREAM_KEYS,
     converge,
     parse_batch,
