@@ -289,11 +289,11 @@ dns_rc_str:
   sample: REFUSED
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.pptv.dcos.plugins.module_utils import _dns  # noqa: E402
-from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangePlan  # noqa: E402
-from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError, fail_from  # noqa: E402
+from ansible_collections.pptv.dcos.plugins.module_utils import _dns
+from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangePlan
+from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError, fail_from
 
 TYPES = list(_dns.TYPES)
 STATES = ["present", "absent"]
