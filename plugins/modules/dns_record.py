@@ -17,7 +17,7 @@ description:
     another writer changes one of them between the read and the write, the server applies nothing of that
     message and the task fails naming the record sets, instead of overwriting the other writer silently.
   - The batch form O(records) converges many record sets (in one or several zones) with as few UPDATE messages as
-    fit in one DNS message (64 KiB over TCP), not one per record.
+    the changes fit in (a DNS message holds up to 64 KiB over TCP, about 1,180 new A records), not one per record.
   - After writing, the changed record sets are read again; a server that accepted an update but ignored part of
     it (BIND ignores a CNAME next to other data) makes the task fail.
 author:
