@@ -36,6 +36,7 @@ _FALSE = frozenset(("off", "false", "no", "disable", "disabled", "0"))
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([kmgtp]?b)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4, "pb": 1024**5}
 _DEFAULT_SUFFIX = " (DEFAULT)"
+NOT_STARTED_GRACE = 15
 
 
 # ---------------------------------------------------------------------------------------------
@@ -677,6 +678,7 @@ class VolumeManager:
         self.creating = False
         self.option_keys = {}
         self._added = []
+        self.done = []
 
     # -- planning -------------------------------------------------------------------------------
 
@@ -926,6 +928,7 @@ class VolumeManager:
     def apply(self):
         """Run the planned steps in order; a new volume is deleted again if a later step fails."""
         created = False
+        self.done = []
         try:
             for step in self.steps:
                 if step.kind == "set" and created:
@@ -936,6 +939,7 @@ class VolumeManager:
                 if step.kind == "remove-brick-commit":
                     self._wait_task("remove-brick", step.args[:-1] + ["status"], "remove-brick")
                 self.cli.run(*step.args, about=step.kind)
+                self.done.append(" ".join(self.cli.command(*step.args)))
                 if step.kind == "create":
                     created = True
                 if step.kind == "rebalance" and self.spec.rebalance_wait:
@@ -967,11 +971,20 @@ class VolumeManager:
         if ok and parse_task_status(root) in ("in progress", "completed"):
             return  # started by an earlier run that timed out: wait for it, then commit
         self.cli.run(*step.args, about="remove-brick")
+        self.done.append(" ".join(self.cli.command(*step.args)))
 
     def _wait_task(self, what, status_args, about):
-        deadline = self.clock() + self.spec.timeout
+        start = self.clock()
+        deadline = start + self.spec.timeout
         while True:
-            status = parse_task_status(self.cli.run(*status_args, about=about))
+            ok, root, errstr = self.cli.call(*status_args)
+            if ok:
+                status = parse_task_status(root)
+            elif "not started" in errstr and self.clock() < min(deadline, start + NOT_STARTED_GRACE):
+                # glusterd may answer "Rebalance not started" for a moment after the task was started.
+                status = "starting"
+            else:
+                raise DcosError(f"{about}: gluster {' '.join(status_args)} failed: {errstr}", op_errstr=errstr)
             if status == "completed":
                 return
             if status in ("failed", "stopped"):
@@ -979,7 +992,7 @@ class VolumeManager:
             if self.clock() >= deadline:
                 pending = " (the commit is pending: run the task again to finish it)" if what == "remove-brick" else ""
                 raise DcosError(f"{what} of volume {self.spec.name} still {status} after {self.spec.timeout}s{pending}")
-            self.sleep(2)
+            self.sleep(1)
 
     # -- result ---------------------------------------------------------------------------------
 
