@@ -398,16 +398,29 @@ def parse_volumes(root):
 
 
 def parse_volume_get(root):
-    """``{option: value}`` from ``volume get <vol> all|<key> --xml`` (without ``(DEFAULT)``)."""
+    """``{option: [values]}`` from ``volume get <vol> all|<key> --xml`` (without ``(DEFAULT)``).
+
+    A few keys belong to two translators and are listed twice; while unset they show two defaults
+    (``performance.cache-size`` is 32MB for io-cache and 128MB for quick-read), once set one value.
+    """
     values = {}
     for opt in root.iter("Opt"):
         key = _text(opt, "Option")
         value = _text(opt, "Value", "")
-        if value.endswith(_DEFAULT_SUFFIX):
-            value = value[: -len(_DEFAULT_SUFFIX)]
+        if value.endswith(_DEFAULT_SUFFIX.strip()):  # an empty default reads " (DEFAULT)"
+            value = value[: -len(_DEFAULT_SUFFIX.strip())].strip()
         if key:
-            values[key] = value
+            values.setdefault(key, [])
+            if value not in values[key]:
+                values[key].append(value)
     return values
+
+
+def shown_value(values):
+    """One value for the diff: the value, or ``32MB / 128MB`` for a key with two defaults."""
+    if values is None:
+        return None
+    return " / ".join(values)
 
 
 def parse_peers(pool_root):
@@ -520,7 +533,7 @@ class GlusterCli:
         values = parse_volume_get(root)
         if len(values) != 1:
             return None, f"matches {len(values)} options"
-        return next(iter(values.items()))
+        return next(iter(values.items()))  # (key, [values])
 
     def peers(self):
         return parse_peers(self.run("pool", "list", about="peers"))
@@ -874,8 +887,8 @@ class VolumeManager:
                     errors.append(f"{key} ({have.strip()})")
                     continue
             self.option_keys[key] = canonical
-            if not values_equal(value, have):
-                before[key], after[key] = have, value
+            if not all(values_equal(value, one) for one in have):
+                before[key], after[key] = shown_value(have), value
                 pairs += [key, value]
         if errors:
             raise DcosError(f"options: unknown to gluster: {'; '.join(errors)}", unknown_options=errors)
