@@ -479,3 +479,13 @@ def test_arbiter_marker_on_the_last_brick_of_each_set(volname, bricks):
     assert [b.findtext("isArbiter") for b in vol.iter("brick")] == ["0", "0", "1"]
     assert not ok(same).changed
     assert misplaced.failed and "last brick of each replica set" in misplaced["msg"]
+
+
+def test_disperse_volume(volname, bricks):
+    args = {"name": volname, "disperse": 3, "redundancy": 1, "bricks": bricks(3), "force": True}
+    created, info, again = run_play([gv(args), read("volume", "info", volname), gv(args)])
+    assert ok(created).changed
+    vol = info_element(xml(info))
+    assert (vol.findtext("disperseCount"), vol.findtext("redundancyCount")) == ("3", "1")
+    assert vol.findtext("typeStr") == "Disperse"
+    assert not ok(again).changed
