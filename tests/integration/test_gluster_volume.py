@@ -107,7 +107,7 @@ def glusterd(tmp_path_factory):
         subprocess.run(
             ["glusterd", "-p", str(pid_file), "-l", str(state / "glusterd.log"), "--log-level", "INFO"], check=True
         )
-        for _ in range(60):
+        for _attempt in range(60):
             if glusterd_healthy():
                 break
             time.sleep(0.5)

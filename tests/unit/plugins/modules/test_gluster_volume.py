@@ -39,7 +39,11 @@ class RunCommand:
 
 def run(monkeypatch, capsys, answers, check=False, **args):
     runner = RunCommand(answers)
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda module, cmd, **kw: runner(module, cmd, **kw))
+
+    def run_command(module, cmd, **kwargs):  # a plain function, so that it binds as a method
+        return runner(module, cmd, **kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
     args.setdefault("name", "pptvgl-fx-r")
     args["gluster_binary"] = BIN
     if check:
