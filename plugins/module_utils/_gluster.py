@@ -563,6 +563,14 @@ def _local_names():
     return names
 
 
+def _is_ip(text):
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _is_local_address(host):
     """True when ``host`` is an IP literal of this machine (binding to it works). No DNS."""
     try:
@@ -596,15 +604,25 @@ class PeerIndex:
         self.local_names = local_names if local_names is not None else _local_names()
         self.is_local_address = is_local_address
         self.by_name = {}
+        self.by_short = {}
         for peer in peers:
             for name in peer["hostnames"]:
-                if name != "localhost":
-                    self.by_name.setdefault(name.lower(), peer)
+                if name == "localhost":
+                    continue
+                self.by_name.setdefault(name.lower(), peer)
+                if not _is_ip(name):
+                    self.by_short.setdefault(name.split(".")[0].lower(), []).append(peer)
 
     def find(self, host):
         peer = self.by_name.get(host.lower())
         if peer is not None:
             return peer
+        if "." not in host:
+            # A peer probed from another server may be known by its qualified name only
+            # (pptvgl-node1.lab); its short name matches when no other peer shares it.
+            candidates = {p["uuid"]: p for p in self.by_short.get(host.lower(), [])}
+            if len(candidates) == 1:
+                return next(iter(candidates.values()))
         if self.local is not None and (host.lower() in self.local_names or self.is_local_address(host)):
             return self.local
         return None
@@ -616,8 +634,10 @@ class PeerIndex:
             peer = self.find(host)
             if peer is None:
                 missing.append(host)
-            elif not peer["connected"] or (peer["state"] and peer["state"] != "Peer in Cluster"):
-                down.append(f"{host} ({peer['state'] or 'disconnected'})")
+            elif not peer["connected"]:
+                down.append(f"{host} (disconnected)")
+            elif peer["state"] and peer["state"] != "Peer in Cluster":
+                down.append(f"{host} ({peer['state']})")
         if missing:
             raise DcosError(
                 "bricks: {} not in the trusted storage pool; probe {} first (gluster peer probe)".format(

@@ -436,6 +436,32 @@ def test_add_a_replica_pair_then_rebalance_and_wait():
     assert [b["name"] for b in mgr.volume_after(False)["bricks"]] == R
 
 
+def test_peers_of_a_real_three_server_pool():
+    peers = parse_peers(root("pool_list_three"))
+    assert [p["hostnames"] for p in peers] == [["pptvgl-node2"], ["pptvgl-node3"], ["localhost"]]
+    assert [p["state"] for p in peers] == ["Peer in Cluster", "Peer in Cluster", None]
+    index = PeerIndex(peers, local_names={"pptvgl-node1"}, is_local_address=lambda host: False)
+    assert index.find("pptvgl-node3")["uuid"] == "7cfe42e6-00b2-48bd-92d8-52563f6d1afe"
+    assert index.find("PPTVGL-NODE1")["local"]
+    assert index.find("pptvgl-node4") is None
+    index.check(["pptvgl-node1", "pptvgl-node2", "pptvgl-node3"])
+
+
+def test_a_peer_known_by_its_qualified_name_matches_its_short_name():
+    # node2 learned node1's name by reverse lookup: pptvgl-node1.pptvgl-net
+    index = PeerIndex(parse_peers(root("pool_list_from_second")), local_names={"pptvgl-node2"})
+    assert index.find("pptvgl-node1")["hostnames"] == ["pptvgl-node1.pptvgl-net"]
+    assert index.find("pptvgl-node1.pptvgl-net") is index.find("pptvgl-node1")
+    assert index.find("pptvgl-node1.other") is None
+
+
+def test_a_disconnected_peer_is_named():
+    index = PeerIndex(parse_peers(root("pool_list_peer_down")), local_names={"pptvgl-node1"})
+    with pytest.raises(DcosError) as error:
+        index.check(["pptvgl-node1", "pptvgl-node3"])
+    assert error.value.msg == "bricks: peers not connected: pptvgl-node3 (disconnected)"
+
+
 def test_bricks_match_by_peer_uuid_not_by_spelling():
     """The volume knows its bricks as vm:/...; the task may name the same host otherwise."""
     gluster = FakeGluster({"volume info pptvgl-fx-r": "info_dist_replicate", "pool list": "pool_list"})
