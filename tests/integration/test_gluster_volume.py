@@ -2,25 +2,33 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """pptv.dcos.gluster_volume against a real glusterd (Debian's glusterfs-server) on this host.
 
-A session fixture reuses a healthy glusterd or starts one (pid and log files under a tmp dir) and
-stops only the one it started. Bricks are directories under a tmp dir on the root partition, all on
+Most tests run on this host: a session fixture reuses a healthy glusterd or starts one (pid and log
+files under a tmp dir) and stops only the one it started. Bricks are directories under a tmp dir on the root partition, all on
 this host, so volumes are created with ``force``. Every volume, brick directory and mount point is
 named ``pptvgl-*``; leftovers of a killed earlier run are removed first. Results are checked with an
 independent ``gluster ... --xml`` read parsed here, and with files on the bricks.
+
+The pool test runs three systemd containers with Debian's glusterfs-server on a network of their own
+(``pptvgl-net``, containers ``pptvgl-node1..3``) and drives the module inside them over the
+Docker connection.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
-from support.ansible_run import run_play
+import yaml
+from support.ansible_run import ROOT, TaskResult, ansible_env, run_play
 
 PREFIX = "pptvgl-"
 HOST = socket.gethostname()
@@ -489,3 +497,128 @@ def test_disperse_volume(volname, bricks):
     assert (vol.findtext("disperseCount"), vol.findtext("redundancyCount")) == ("3", "1")
     assert vol.findtext("typeStr") == "Disperse"
     assert not ok(again).changed
+
+
+# -- a pool of three servers in containers ------------------------------------------------------
+
+NODES = ["pptvgl-node1", "pptvgl-node2", "pptvgl-node3"]
+NODE_IMAGE = "pptvgl-glusterfs:bookworm"
+NETWORK = "pptvgl-net"
+
+
+def docker(*args, check=True):
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=300, check=check)
+
+
+def node_gluster(node, *args):
+    return docker("exec", node, "gluster", "--mode=script", *args, "--xml", check=False).stdout
+
+
+def remove_nodes():
+    docker("rm", "-f", *NODES, check=False)
+    docker("network", "rm", NETWORK, check=False)
+
+
+def wait_connected(node, peer):
+    for _attempt in range(60):
+        out = node_gluster(node, "pool", "list")
+        if "<opRet>0</opRet>" in out and peer is None:
+            return
+        if peer and any(
+            p.findtext("hostname") == peer and p.findtext("connected") == "1" for p in ET.fromstring(out).iter("peer")
+        ):
+            return
+        time.sleep(1)
+    raise AssertionError(f"{node}: glusterd not ready or {peer} not connected")
+
+
+@pytest.fixture(scope="session")
+def pool():
+    """Three servers; node1 and node2 form a pool, node3 runs glusterd but is not probed yet."""
+    if docker("image", "inspect", NODE_IMAGE, check=False).returncode != 0:
+        docker("build", "-t", NODE_IMAGE, str(Path(__file__).parent / "files" / "gluster"))
+    remove_nodes()
+    docker("network", "create", NETWORK)
+    try:
+        for node in NODES:
+            docker(
+                "run", "-d", "--name", node, "--hostname", node, "--network", NETWORK,
+                "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--security-opt", "seccomp=unconfined",
+                "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
+                NODE_IMAGE, "/sbin/init",
+            )  # fmt: skip
+        for node in NODES:
+            wait_connected(node, None)
+            docker("exec", node, "mkdir", "-p", "/bricks")
+        node_gluster(NODES[0], "peer", "probe", NODES[1])
+        wait_connected(NODES[0], NODES[1])
+        yield
+    finally:
+        remove_nodes()
+
+
+def run_on(node, tasks, diff=False):
+    """Run ``tasks`` with ansible-playbook on ``node`` over the Docker connection."""
+    connection = {"ansible_connection": "community.docker.docker", "ansible_python_interpreter": "/usr/bin/python3"}
+    hosts = {n: dict(connection) for n in NODES}
+    play = [{"hosts": node, "gather_facts": False, "tasks": tasks}]
+    with tempfile.TemporaryDirectory(prefix="pptvgl-play-") as tmp:
+        (Path(tmp) / "play.yml").write_text(yaml.safe_dump(play, sort_keys=False))
+        (Path(tmp) / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+        cmd = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", f"{tmp}/hosts.yml", f"{tmp}/play.yml"]
+        if diff:
+            cmd.append("--diff")
+        proc = subprocess.run(
+            cmd, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=600, check=False
+        )
+    try:
+        report = json.loads(proc.stdout)
+    except ValueError as exc:
+        raise AssertionError(f"no JSON from ansible-playbook:\n{proc.stdout}\n{proc.stderr}") from exc
+    return [TaskResult(task["hosts"].get(node, {})) for task in report["plays"][0]["tasks"]]
+
+
+def test_pool_of_three_servers_with_an_arbiter(pool):
+    name = PREFIX + "pool"
+    args = {
+        "name": name,
+        "state": "started",
+        "replica": 3,
+        "bricks": [
+            f"{NODES[0]}:/bricks/pv",
+            f"{NODES[1]}:/bricks/pv",
+            {"brick": f"{NODES[2]}:/bricks/pa", "arbiter": True},
+        ],
+        "force": True,  # the bricks sit on the containers' root file system
+        "options": {"cluster.quorum-type": "auto"},
+    }
+    (missing,) = run_on(NODES[0], [gv(args)])
+    assert missing.failed
+    assert missing["missing_peers"] == [NODES[2]] and NODES[2] in missing["msg"]
+    assert "<opRet>-1</opRet>" in node_gluster(NODES[0], "volume", "info", name)
+
+    node_gluster(NODES[0], "peer", "probe", NODES[2])
+    wait_connected(NODES[0], NODES[2])
+    created, info, again = run_on(NODES[0], [gv(args), read("volume", "info", name), gv(args)], diff=True)
+    assert ok(created).changed
+    vol = info_element(xml(info))
+    assert vol.findtext("statusStr") == "Started"
+    assert [b.findtext("isArbiter") for b in vol.iter("brick")] == ["0", "0", "1"]
+    assert len({b.findtext("hostUuid") for b in vol.iter("brick")}) == 3  # one brick per server
+    assert created["diff"]["after"]["bricks"][2] == f"{NODES[2]}:/bricks/pa (arbiter)"
+    assert not ok(again).changed
+
+    # node2 knows node1 only by the name it learned (pptvgl-node1.pptvgl-net): same volume, no change.
+    same, gone, info2, gone_again = run_on(
+        NODES[1],
+        [
+            gv(args),
+            gv({"name": name, "state": "absent"}),
+            read("volume", "info", name),
+            gv({"name": name, "state": "absent"}),
+        ],
+    )
+    assert not ok(same).changed, same.get("actions")
+    assert ok(gone).changed
+    assert info_element(xml(info2)) is None
+    assert not ok(gone_again).changed
