@@ -1,15 +1,16 @@
 # Copyright: contributors to pptv.dcos
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""pptv.dcos.gluster_volume against a real glusterd (Debian's glusterfs-server) on this host.
+"""pptv.dcos.gluster_volume against real glusterd servers (Debian's glusterfs-server).
 
-Most tests run on this host: a session fixture reuses a healthy glusterd or starts one (pid and log
-files under a tmp dir) and stops only the one it started. Bricks are directories under a tmp dir on the root partition, all on
-this host, so volumes are created with ``force``. Every volume, brick directory and mount point is
-named ``pptvgl-*``; leftovers of a killed earlier run are removed first. Results are checked with an
-independent ``gluster ... --xml`` read parsed here, and with files on the bricks.
+Most tests run on this host: a session fixture reuses a healthy glusterd or starts one (pid and
+log files under a tmp dir) and stops only the one it started. Bricks are directories under a tmp
+dir on the root partition, all on this host, so volumes are created with ``force``. Every volume,
+brick directory and mount point is named ``pptvgl-*``; leftovers of a killed earlier run are
+removed first. Results are checked with an independent ``gluster ... --xml`` read parsed here, and
+with files on the bricks.
 
-The pool test runs three systemd containers with Debian's glusterfs-server on a network of their own
-(``pptvgl-net``, containers ``pptvgl-node1..3``) and drives the module inside them over the
+The pool test runs three systemd containers with Debian's glusterfs-server on a network of their
+own (``pptvgl-net``, containers ``pptvgl-node1..3``) and drives the module inside them over the
 Docker connection.
 """
 
