@@ -54,6 +54,7 @@ class Config:
         self.instance = kwargs.get("instance", "lab")
         self.name_prefix = kwargs.get("name_prefix", "mesos-")
         self.hostname = kwargs.get("hostname", "127.0.0.1")
+        self.agent_ip = kwargs.get("agent_ip", "127.0.0.1")
         self.slave_id = kwargs.get("slave_id", "lab-agent-S0")
         self.framework_id = kwargs.get("framework_id", "lab-framework-0000")
         self.host_port_min = int(kwargs.get("host_port_min", 31000))
@@ -365,6 +366,8 @@ class Lab:
         app = self.apps.get(app_id)
         if app is None:
             return True
+        if any(t.get("killing") for t in self.app_tasks(app_id)):
+            return False
         live = self._live(app_id)
         new = [t for t in live if self._is_current(t, app)]
         if len(new) != len(live) or len(live) != app["instances"]:
@@ -381,7 +384,11 @@ class Lab:
         return None
 
     # ------------------------------------------------------------------ API operations
-    def create_app(self, body, force=False):
+    def _api_post(self, origin, app):
+        if origin is not None:
+            self._publish("api_post_event", clientIp=origin[0], uri=origin[1], appDefinition=copy.deepcopy(app))
+
+    def create_app(self, body, force=False, origin=None):
         appdef.type_check(body)
         if "id" not in body:
             raise invalid("/id", "error.path.missing")
@@ -396,10 +403,11 @@ class Lab:
             self.apps[app_id] = app
             self._store_version(app)
             self.delays.pop(app_id, None)
+            self._api_post(origin, app)
             self.save()
             return app, plan
 
-    def update_app(self, app_id, body, force=False, partial=True, allow_create=True, post_event=True):
+    def update_app(self, app_id, body, force=False, partial=True, allow_create=True, origin=None):
         """PUT/PATCH one app. Returns (created, plan, app)."""
         appdef.type_check(body)
         app_id = appdef.check_id(app_id, "/id")
@@ -440,6 +448,7 @@ class Lab:
                 self._store_version(new)
                 if old is None or old["versionInfo"]["lastConfigChangeAt"] != new["versionInfo"]["lastConfigChangeAt"]:
                     self.delays.pop(app_id, None)
+            self._api_post(origin, new)
             self.save()
             return old is None, plan, new
 
@@ -582,7 +591,7 @@ class Lab:
         checks = app.get("healthChecks") or []
         if not checks:
             return True
-        results = task.get("healthCheckResults") or []
+        results = [r for r in task.get("healthCheckResults") or [] if r]
         if len(results) < len(checks):
             return False
         return all(r.get("alive") for r in results)
@@ -591,7 +600,7 @@ class Lab:
         app = self.apps.get(task["appId"]) or {}
         data = {
             "appId": task["appId"],
-            "healthCheckResults": copy.deepcopy(task.get("healthCheckResults") or []),
+            "healthCheckResults": copy.deepcopy([r for r in task.get("healthCheckResults") or [] if r]),
             "host": task["host"],
             "id": task["id"],
             "ipAddresses": [
@@ -727,7 +736,9 @@ class Lab:
     def _sync_task(self, task, state):
         """Bring a task in line with its container's state (start/adopt/exit)."""
         if state["running"]:
-            task["ips"] = [ip for ip in state["ips"] if ip.get("network") != "host"]
+            task["ips"] = [ip for ip in state["ips"] if ip.get("network") != "host"] or [
+                {"ipAddress": self.config.agent_ip, "network": "host"}
+            ]
             if task["state"] != "TASK_RUNNING" and not task.get("killing"):
                 task["startedAt"] = task.get("startedAt") or timestamp()
                 self._set_state(task, "TASK_RUNNING")
@@ -801,8 +812,10 @@ class Lab:
                 self._increase_delay(app)
         if task.get("containerId") and self.config.remove_delay_seconds <= 0:
             self.kill_pool.submit(self.driver.remove, task["containerId"])
-        relaunch = state != "TASK_KILLED" or task.get("unhealthyKill")
-        if relaunch and app is not None and not task.get("wipe") and not task.get("killing") or relaunch and task.get("unhealthyKill") and app is not None:
+        # A failed instance (or one killed for failing health checks) is relaunched under the same
+        # instance ID with the next incarnation, as Marathon 1.9+ does; other kills free the instance.
+        reusable = state != "TASK_KILLED" or task.get("unhealthyKill")
+        if reusable and app is not None and not task.get("wipe"):
             self.reusable.setdefault(task["appId"], []).append((task["instanceId"], task.get("incarnation", 1)))
 
     def _increase_delay(self, app):
