@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -885,7 +886,7 @@ class Lab:
         for port in range(self.config.host_port_min, self.config.host_port_max + 1):
             if len(result) == count:
                 break
-            if port not in used:
+            if port not in used and _port_free(port):
                 result.append(port)
         return result
 
@@ -1045,6 +1046,17 @@ class Lab:
             self.driver.stop(task["containerId"], grace)
         with self.lock:
             self._finish_task(task, "TASK_KILLED", "")
+
+
+def _port_free(port):
+    """Is the host port free? The agent's range is shared with other processes on this host."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("0.0.0.0", port))  # noqa: S104 # nosec - a probe, closed at once
+        except OSError:
+            return False
+    return True
 
 
 def appdef_ts(value):
