@@ -846,7 +846,8 @@ class Lab:
             new = [t for t in tasks if self._is_current(t, app)]
             old = [t for t in tasks if not self._is_current(t, app)]
             wanted = app["instances"]
-            if action in ("RestartApplication", "ScaleApplication") and old:
+            replacing = [t for t in self.app_tasks(app_id) if not self._is_current(t, app)]
+            if action in ("RestartApplication", "ScaleApplication") and replacing:
                 min_h = appdef.min_healthy(app)
                 max_c = appdef.max_capacity(app)
                 if min_h == max_c and max_c <= len(tasks):
@@ -862,8 +863,8 @@ class Lab:
                     kills.append(task)
                     if is_healthy:
                         healthy -= 1
-                remaining = len(tasks) - len([k for k in kills if k["appId"] == app_id])
-                room = max_c - remaining
+                # Tasks being killed still hold capacity until they are gone.
+                room = max_c - len(self.app_tasks(app_id))
                 count = min(room, wanted - len(new))
             else:
                 excess = len(new) + len(old) - wanted
@@ -872,7 +873,9 @@ class Lab:
                     reverse = app.get("killSelection", "YOUNGEST_FIRST") == "YOUNGEST_FIRST"
                     victims += sorted(new, key=lambda t: t.get("stagedAt") or "", reverse=reverse)
                     kills.extend(victims[:excess])
-                count = wanted - len(tasks)
+                # An instance killed for failing health checks is relaunched in place once it is gone.
+                pending = [t for t in self.app_tasks(app_id) if t.get("killing") and t.get("unhealthyKill")]
+                count = wanted - len(tasks) - len(pending)
             if count > 0 and self._launch_allowed(app_id):
                 for _ in range(count):
                     launches.append((copy.deepcopy(app), self._new_task(app)))
@@ -1029,17 +1032,20 @@ class Lab:
                 self._sync_task(task, state)
 
     def _kill(self, task, wipe=False, unhealthy=False):
-        if task.get("killing") or task["id"] not in self.tasks:
-            return
-        task["killing"] = True
-        task["wipe"] = wipe
-        task["unhealthyKill"] = unhealthy
-        self.counters["killed"] += 1
-        if task.get("launching"):
-            return
-        app = self.apps.get(task["appId"]) or {}
-        grace = app.get("taskKillGracePeriodSeconds", self.config.kill_grace_seconds)
-        self.kill_pool.submit(self._kill_worker, task, grace)
+        with self.lock:
+            if task.get("killing") or task["id"] not in self.tasks:
+                return
+            task["killing"] = True
+            task["wipe"] = wipe
+            task["unhealthyKill"] = unhealthy
+            self.counters["killed"] += 1
+            if task.get("launching"):
+                return
+            # The lab advertises the task_killing feature, so a kill first reports TASK_KILLING.
+            self._set_state(task, "TASK_KILLING")
+            app = self.apps.get(task["appId"]) or {}
+            grace = app.get("taskKillGracePeriodSeconds", self.config.kill_grace_seconds)
+            self.kill_pool.submit(self._kill_worker, task, grace)
 
     def _kill_worker(self, task, grace):
         if task.get("containerId"):
