@@ -232,7 +232,7 @@ class Handler(BaseHTTPRequestHandler):
             self._only(method, "GET")
             self._events(query)
         else:
-            raise ApiError(404, "URI not found")
+            raise ApiError(500, "URI not found")
 
     @staticmethod
     def _only(method, *allowed):
@@ -385,7 +385,7 @@ class Handler(BaseHTTPRequestHandler):
             if match:
                 break
         else:
-            raise ApiError(404, "URI not found")
+            raise ApiError(500, "URI not found")
         raw_id = match.group("id")
         from .appdef import canonical_id  # pylint: disable=import-outside-toplevel
 
