@@ -356,24 +356,23 @@ class Lab:
         app_id = action["app"]
         kind = action["action"]
         if kind == "StopApplication":
-            if self.app_tasks(app_id) or app_id in self.apps:
-                return False
-            if app_id in self.stopping:
-                self.stopping.discard(app_id)
-                self._publish("app_terminated_event", appId=app_id)
-            return True
-        if kind == "StartApplication":
-            return True
+            return self._stop_done(app_id)
         app = self.apps.get(app_id)
-        if app is None:
+        if kind == "StartApplication" or app is None:
             return True
         if any(t.get("killing") for t in self.app_tasks(app_id)):
             return False
         live = self._live(app_id)
         new = [t for t in live if self._is_current(t, app)]
-        if len(new) != len(live) or len(live) != app["instances"]:
+        return len(new) == len(live) == app["instances"] and all(self.task_healthy(t, app) for t in new)
+
+    def _stop_done(self, app_id):
+        if self.app_tasks(app_id) or app_id in self.apps:
             return False
-        return all(self.task_healthy(t, app) for t in new)
+        if app_id in self.stopping:
+            self.stopping.discard(app_id)
+            self._publish("app_terminated_event", appId=app_id)
+        return True
 
     def active_action(self, app_id):
         for plan in self.deployments.values():
@@ -565,10 +564,10 @@ class Lab:
                 new["instances"] = max(0, old["instances"] - len(app_tasks))
                 self._stamp(app_id, new, old, version)
                 changes.append((app_id, old, new))
+            plan = self._create_deployment(changes, version, force)
             for task in tasks:
                 self._kill(task)
-            plan = self._create_deployment(changes, version, force)
-            for app_id, old, new in changes:
+            for app_id, _old, new in changes:
                 self.apps[app_id] = new
                 self._store_version(new)
             self.save()
@@ -692,6 +691,23 @@ class Lab:
 
     # ------------------------------------------------------------------ scheduling
     def tick(self):
+        """One scheduler round: container states, deployments, launches/kills, health checks."""
+        self._refresh_tasks()
+        with self.lock:
+            self._advance_deployments()
+            launches, kills = self._plan_actions()
+        for task in kills:
+            self._kill(task)
+        for app, task in launches:
+            self.pool.submit(self._launch_worker, app, task)
+        self.health.run_due()
+        with self.lock:
+            self._advance_deployments()
+            if self.dirty:
+                self.save()
+
+    def _refresh_tasks(self):
+        """Read the engine: a container that stopped or vanished ends its task."""
         summaries = self.driver.summaries()
         inspect_ids = []
         with self.lock:
@@ -721,18 +737,6 @@ class Lab:
                         self._finish_task(task, "TASK_LOST", "Container disappeared")
                     else:
                         self._sync_task(task, state)
-        with self.lock:
-            self._advance_deployments()
-            launches, kills = self._plan_actions()
-        for task in kills:
-            self._kill(task)
-        for app, task in launches:
-            self.pool.submit(self._launch_worker, app, task)
-        self.health.run_due()
-        with self.lock:
-            self._advance_deployments()
-            if self.dirty:
-                self.save()
 
     def _sync_task(self, task, state):
         """Bring a task in line with its container's state (start/adopt/exit)."""
@@ -1090,13 +1094,13 @@ def _current(plan):
 
 def _merge_fixups(merged, body):
     """Partial update: a body that changes networking drops what only made sense before."""
-    docker_part = (body.get("container") or {}).get("docker") or {} if isinstance(body.get("container"), dict) else {}
-    if "ipAddress" in body or "network" in docker_part:
-        if "networks" not in body:
-            merged.pop("networks", None)
-    if "networks" in body or "ipAddress" in body or "network" in docker_part:
-        if "portDefinitions" not in body and "ports" not in body:
-            merged.pop("portDefinitions", None)
+    container = body.get("container") if isinstance(body.get("container"), dict) else {}
+    docker_part = container.get("docker") if isinstance(container.get("docker"), dict) else {}
+    legacy = "ipAddress" in body or "network" in docker_part
+    if legacy and "networks" not in body:
+        merged.pop("networks", None)
+    if (legacy or "networks" in body) and "portDefinitions" not in body and "ports" not in body:
+        merged.pop("portDefinitions", None)
     if "ports" in body:
         merged.pop("portDefinitions", None)
     if "uris" in body:
