@@ -881,7 +881,7 @@ class Lab:
                 pending = [t for t in self.app_tasks(app_id) if t.get("killing") and t.get("unhealthyKill")]
                 count = wanted - len(tasks) - len(pending)
             if count > 0 and self._launch_allowed(app_id):
-                for _ in range(count):
+                for _index in range(count):
                     launches.append((copy.deepcopy(app), self._new_task(app)))
         return launches, kills
 

@@ -150,7 +150,7 @@ def stop_api():
     pid = _read_pid()
     if pid and _pid_alive(pid):
         os.kill(pid, signal.SIGTERM)
-        for _ in range(100):
+        for _attempt in range(100):
             if not _pid_alive(pid):
                 break
             time.sleep(0.1)

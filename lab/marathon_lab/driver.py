@@ -29,7 +29,7 @@ class LaunchFailed(Exception):
 
 
 def _kv(value, sep="="):
-    key, _, val = str(value).partition(sep)
+    key, _sep, val = str(value).partition(sep)
     return key, val
 
 
@@ -48,7 +48,7 @@ def _set_network(opts, _endpoint, value):
 
 def _ulimit(value):
     name, val = _kv(value)
-    soft, _, hard = val.partition(":")
+    soft, _sep, hard = val.partition(":")
     return {"Name": name, "Soft": int(soft), "Hard": int(hard or soft)}
 
 

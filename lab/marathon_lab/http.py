@@ -131,7 +131,7 @@ class Handler(BaseHTTPRequestHandler):
         user = None
         if header.startswith("Basic "):
             try:
-                name, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
+                name, _sep, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
             except (ValueError, UnicodeDecodeError):
                 name, password = "", None
             entry = users.get(name)

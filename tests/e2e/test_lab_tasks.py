@@ -21,7 +21,7 @@ def network():
     )
     for old in existing.stdout.split():
         subprocess.run(["docker", "network", "rm", old], capture_output=True, check=False)
-    for _ in range(20):
+    for _attempt in range(20):
         third = random.randint(1, 254)
         subnet = f"10.213.{third}.0/24"
         made = subprocess.run(
