@@ -454,6 +454,24 @@ def normalise(body, service_ports=None):
     return _Normaliser(body, service_ports).run()
 
 
+OMIT_EMPTY = ("args", "constraints", "dependencies", "env", "fetch", "healthChecks", "readinessChecks", "secrets")
+
+
+def present(app):
+    """The app as Marathon 1.11 writes it: RAML ``omitEmpty`` fields left out when empty."""
+    data = copy.deepcopy(app)
+    for key in OMIT_EMPTY:
+        if key in data and not data[key]:
+            del data[key]
+    for network in data.get("networks") or []:
+        if isinstance(network, dict) and "labels" in network and not network["labels"]:
+            del network["labels"]
+    for item in data.get("portDefinitions") or []:
+        if isinstance(item, dict) and "labels" in item and not item["labels"]:
+            del item["labels"]
+    return data
+
+
 def config_part(app):
     """What decides whether tasks must be replaced: everything but ``instances`` (Marathon's isUpgrade)."""
     return {k: v for k, v in app.items() if k not in ("instances", "id")}

@@ -386,7 +386,7 @@ class Lab:
     # ------------------------------------------------------------------ API operations
     def _api_post(self, origin, app):
         if origin is not None:
-            self._publish("api_post_event", clientIp=origin[0], uri=origin[1], appDefinition=copy.deepcopy(app))
+            self._publish("api_post_event", clientIp=origin[0], uri=origin[1], appDefinition=appdef.present(app))
 
     def create_app(self, body, force=False, origin=None):
         appdef.type_check(body)
@@ -622,7 +622,7 @@ class Lab:
         return data
 
     def app_json(self, app, embed=()):
-        data = copy.deepcopy(app)
+        data = appdef.present(app)
         tasks = [t for t in self.app_tasks(app["id"]) if t["state"] not in TERMINAL]
         data["tasksStaged"] = sum(1 for t in tasks if t["state"] in ("TASK_STAGING", "TASK_STARTING"))
         data["tasksRunning"] = sum(1 for t in tasks if t["state"] == "TASK_RUNNING")
@@ -679,7 +679,7 @@ class Lab:
             left = max(0.0, (delay or {}).get("until", 0) - now)
             items.append(
                 {
-                    "app": copy.deepcopy(app),
+                    "app": appdef.present(app),
                     "count": missing,
                     "delay": {"timeLeftSeconds": int(round(left)), "overdue": left <= 0},
                     "since": (delay or {}).get("since") or app["version"],

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import __version__
-from .appdef import canonical_id
+from .appdef import canonical_id, present
 from .core import appdef_ts
 from .errors import ApiError, ValidationFailed
 from .events import CLOSED
@@ -454,7 +454,7 @@ class Handler(BaseHTTPRequestHandler):
             stored = lab.versions.get(app_id, {}).get(key)
         if stored is None:
             raise ApiError(404, f"App '{app_id}' does not exist in version {wanted}")
-        self._send(200, stored)
+        self._send(200, present(stored))
 
     def _wants_text(self):
         accept = self.headers.get("Accept") or ""
