@@ -100,6 +100,7 @@ class Lab:
         self.last_failures = {}
         self.reusable = {}
         self.stopping = set()
+        self.removals = []  # (due time, container ID): stopped containers kept for remove_delay_seconds
         self.health = HealthChecker(self)
         self.pool = ThreadPoolExecutor(max_workers=config.launch_workers, thread_name_prefix="lab-launch")
         self.kill_pool = ThreadPoolExecutor(max_workers=config.launch_workers, thread_name_prefix="lab-kill")
@@ -155,9 +156,13 @@ class Lab:
             for container_id, container in containers.items():
                 if container_id in known:
                     continue
-                if container["running"] or container["labels"].get(LABEL_TASK):
-                    LOG.info("removing stray container %s", container["name"])
-                    self.driver.remove(container_id)
+                if not container["running"] and self.config.remove_delay_seconds > 0:
+                    # A stopped container of a finished task: Mesos leaves it for docker_remove_delay.
+                    finished = parse_ts((container.get("finishedAt") or "")[:23] + "Z") or now_ms()
+                    self.removals.append((finished / 1000.0 + self.config.remove_delay_seconds, container_id))
+                    continue
+                LOG.info("removing stray container %s", container["name"])
+                self.driver.remove(container_id)
             self.dirty = True
 
     # ------------------------------------------------------------------ lifecycle
@@ -702,7 +707,13 @@ class Lab:
             self.pool.submit(self._launch_worker, app, task)
         self.health.run_due()
         with self.lock:
+            now = time.time()
+            due = [cid for when, cid in self.removals if when <= now]
+            self.removals = [(when, cid) for when, cid in self.removals if when > now]
             self._advance_deployments()
+        for container_id in due:
+            self.kill_pool.submit(self.driver.remove, container_id)
+        with self.lock:
             if self.dirty:
                 self.save()
 
@@ -813,10 +824,15 @@ class Lab:
                 "version": task["version"],
                 "slaveId": task["slaveId"],
             }
-            if app is not None and not task.get("wipe"):
-                self._increase_delay(app)
-        if task.get("containerId") and self.config.remove_delay_seconds <= 0:
-            self.kill_pool.submit(self.driver.remove, task["containerId"])
+        # Any end other than a plain kill delays the next launch (a task that exits 0 in a loop
+        # is backed off like a crashing one).
+        if (state != "TASK_KILLED" or task.get("unhealthyKill")) and app is not None and not task.get("wipe"):
+            self._increase_delay(app)
+        if task.get("containerId"):
+            if self.config.remove_delay_seconds > 0:
+                self.removals.append((time.time() + self.config.remove_delay_seconds, task["containerId"]))
+            else:
+                self.kill_pool.submit(self.driver.remove, task["containerId"])
         # A failed instance (or one killed for failing health checks) is relaunched under the same
         # instance ID with the next incarnation, as Marathon 1.9+ does; other kills free the instance.
         reusable = state != "TASK_KILLED" or task.get("unhealthyKill")
