@@ -227,6 +227,10 @@ class _Normaliser:
             self.app["fetch"] = [{"uri": u, "extract": True, "executable": False, "cache": False} for u in uris]
         self.scalars()
         self.health_checks()
+        parent = self.app.get("id", "/").rsplit("/", 1)[0] or "/"
+        self.app["dependencies"] = [
+            canonical_id(d, parent) for d in self.app.get("dependencies") or [] if isinstance(d, str)
+        ]
         if self.details:
             raise ValidationFailed(self.details)
         app = self.app

@@ -299,24 +299,26 @@ class Lab:
         steps = []
         start, scale, restart, stop = [], [], [], []
         for app_id, old, new in changes:
-            if new is None:
-                if old is not None:
-                    stop.append({"action": "StopApplication", "app": app_id})
-            elif old is None:
+            action = self._action_for(app_id, old, new, kind)
+            if old is None and new is not None:
                 start.append({"action": "StartApplication", "app": app_id})
-                if new["instances"] > 0:
-                    scale.append({"action": "ScaleApplication", "app": app_id})
-            elif (
-                kind == "restart"
-                or old["versionInfo"]["lastConfigChangeAt"] != new["versionInfo"]["lastConfigChangeAt"]
-            ):
-                if new["instances"] > 0 or self.app_tasks(app_id):
-                    restart.append({"action": "RestartApplication", "app": app_id})
-            elif old["instances"] != new["instances"] or len(self._live(app_id)) != new["instances"]:
-                scale.append({"action": "ScaleApplication", "app": app_id})
-        for group in (stop, start, scale, restart):
+            if action == "StopApplication":
+                stop.append({"action": action, "app": app_id})
+            elif action == "RestartApplication":
+                restart.append({"action": action, "app": app_id})
+            elif action == "ScaleApplication":
+                scale.append({"action": action, "app": app_id})
+        for group in (stop, start):
             if group:
                 steps.append({"actions": group})
+        # Scale and restart actions run in dependency order: an app waits for the apps it lists in
+        # `dependencies` (within this change) to be deployed, as Marathon's plan does.
+        targets = {c[0]: c[2] for c in changes if c[2] is not None}
+        levels = {}
+        for action in scale + restart:
+            levels.setdefault(_depth(action["app"], targets), []).append(action)
+        for level in sorted(levels):
+            steps.append({"actions": levels[level]})
         plan = {
             "id": new_uuid(),
             "version": version,
@@ -333,6 +335,19 @@ class Lab:
         self._publish("group_change_success", groupId="/", version=version)
         self.dirty = True
         return plan
+
+    def _action_for(self, app_id, old, new, kind):
+        """The step action a change needs, or None (a no-op change still makes a deployment)."""
+        if new is None:
+            return "StopApplication" if old is not None else None
+        if old is None:
+            return "ScaleApplication" if new["instances"] > 0 else None
+        config_changed = old["versionInfo"]["lastConfigChangeAt"] != new["versionInfo"]["lastConfigChangeAt"]
+        if kind == "restart" or config_changed:
+            return "RestartApplication" if new["instances"] > 0 or self.app_tasks(app_id) else None
+        if old["instances"] != new["instances"] or len(self._live(app_id)) != new["instances"]:
+            return "ScaleApplication"
+        return None
 
     def _advance_deployments(self):
         for plan in list(self.deployments.values()):
@@ -1106,6 +1121,12 @@ def _current(plan):
     if plan["currentStep"] == 0:
         return {"actions": []}
     return copy.deepcopy(plan["steps"][plan["currentStep"] - 1])
+
+
+def _depth(app_id, targets, seen=()):
+    """Longest chain of dependencies of ``app_id`` among the apps being deployed (cycles cut)."""
+    deps = [d for d in (targets.get(app_id) or {}).get("dependencies") or [] if d in targets and d not in seen]
+    return 1 + max((_depth(d, targets, (*seen, app_id)) for d in deps), default=0)
 
 
 def _merge_fixups(merged, body):

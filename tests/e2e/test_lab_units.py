@@ -221,3 +221,14 @@ def test_state_survives_a_reload(machine, tmp_path):
     again = Lab(Config(state_dir=str(tmp_path)), FakeDriver())
     again.load()
     assert list(again.apps) == ["/p"] and list(again.versions["/p"]) == [machine.apps["/p"]["version"]]
+
+
+def test_batch_plan_follows_dependencies(machine):
+    apps = [
+        {"id": "/d/web", "cmd": "x", "instances": 1, "dependencies": ["db"]},
+        {"id": "/d/db", "cmd": "x", "instances": 1, "dependencies": ["/d/cache"]},
+        {"id": "/d/cache", "cmd": "x", "instances": 1},
+    ]
+    plan = machine.update_many(apps)
+    assert plan["steps"][0]["actions"][0]["action"] == "StartApplication"
+    assert [[a["app"] for a in s["actions"]] for s in plan["steps"][1:]] == [["/d/cache"], ["/d/db"], ["/d/web"]]
