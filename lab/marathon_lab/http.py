@@ -82,6 +82,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "marathon-lab"
     lab = None  # set by make_server
+    _body = b""
 
     # ------------------------------------------------------------ plumbing
     def log_message(self, format, *args):  # pylint: disable=redefined-builtin
@@ -109,9 +110,13 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(payload)
 
-    def _read_json(self):
+    def _read_body(self):
+        """Read the request body once, before any answer, so keep-alive connections stay in step."""
         length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        self._body = self.rfile.read(length) if length > 0 else b""
+
+    def _read_json(self):
+        raw = self._body
         try:
             return json.loads(raw.decode("utf-8") or "null")
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -155,6 +160,7 @@ class Handler(BaseHTTPRequestHandler):
         path = unquote(split.path)
         query = parse_qs(split.query, keep_blank_values=True)
         try:
+            self._read_body()
             if path == "/ping":
                 self._ping()
                 return
