@@ -383,6 +383,7 @@ class Handler(BaseHTTPRequestHandler):
             data = lab.app_json(app)
         data["tasksStaged"] = data["tasksRunning"] = data["tasksHealthy"] = data["tasksUnhealthy"] = 0
         data["deployments"] = [{"id": plan["id"]}]
+        data["tasks"] = []
         headers = {"Location": f"http://{self._leader()}{app['id']}", "Marathon-Deployment-Id": plan["id"]}
         self._send(201, data, headers)
 
