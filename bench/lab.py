@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: contributors to pptv.dcos
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Figures of the lab (printed, never asserted): launch time, list latency, memory.

@@ -179,7 +179,7 @@ def test_finished_task_containers_stay_for_remove_delay():
     with lab_instance("pptvlab-", remove_delay_seconds=600) as lab:
         api = Api(lab.url)
         api.post("/v2/apps", json=sleeper("/pptvlab/once", instances=1, cmd="exit 0", backoffSeconds=600))
-        failure_free = api.wait_for(lambda: lab.containers(), 30, what="a container")
+        failure_free = api.wait_for(lab.containers, 30, what="a container")
         api.wait_for(
             lambda: subprocess.run(
                 ["docker", "inspect", "-f", "{{ .State.Status }}", failure_free[0]],
