@@ -26,6 +26,15 @@ def _app(**extra):
     return appdef.normalise(body)
 
 
+def test_defaults_follow_marathon():
+    config = Config()
+    assert (config.port, config.listen) == (8080, "127.0.0.1")
+    assert config.heartbeat_seconds == 10  # Jetty's EventSource heartbeat
+    assert config.event_stream_max_outstanding == 1024
+    assert config.max_running_deployments == 100
+    assert (config.service_port_min, config.service_port_max) == (10000, 20000)
+
+
 def test_timestamps_are_marathons_format():
     assert ts_from_ms(1_000) == "1970-01-01T00:00:01.000Z"
     assert ts_from_ms(1_700_000_000_007) == "2023-11-14T22:13:20.007Z"

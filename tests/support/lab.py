@@ -34,7 +34,7 @@ INSTANCE_LABEL = "org.pptv.dcos.lab.instance"
 TEST_SETTINGS = {
     "tick_seconds": 0.2,
     "kill_grace_seconds": 1,
-    "heartbeat_seconds": 10,
+    "heartbeat_seconds": 1,
 }
 
 
