@@ -512,13 +512,17 @@ class Lab:
             old = self.get_app(app_id)
             version = timestamp()
             plan = self._create_deployment([(app_id, old, None)], version, force)
-            del self.apps[app_id]
-            self.versions.pop(app_id, None)
-            self.delays.pop(app_id, None)
-            self.reusable.pop(app_id, None)
-            self.stopping.add(app_id)
+            self._forget_app(app_id)
             self.save()
             return plan
+
+    def _forget_app(self, app_id):
+        """The app leaves the root group at once; its StopApplication step kills the tasks."""
+        del self.apps[app_id]
+        self.versions.pop(app_id, None)
+        self.delays.pop(app_id, None)
+        self.reusable.pop(app_id, None)
+        self.stopping.add(app_id)
 
     def restart_app(self, app_id, force=False):
         with self.lock:
@@ -557,10 +561,12 @@ class Lab:
                     self._stamp(app_id, new, current, version)
                 changes.append((app_id, current, new))
             revert = self._create_deployment(changes, version, True)
-            for app_id, _current, new in changes:
+            for app_id, current, new in changes:
                 if new is not None:
                     self.apps[app_id] = new
                     self._store_version(new)
+                elif current is not None:
+                    self._forget_app(app_id)
             self.save()
             return revert
 

@@ -241,3 +241,17 @@ def test_batch_plan_follows_dependencies(machine):
     plan = machine.update_many(apps)
     assert plan["steps"][0]["actions"][0]["action"] == "StartApplication"
     assert [[a["app"] for a in s["actions"]] for s in plan["steps"][1:]] == [["/d/cache"], ["/d/db"], ["/d/web"]]
+
+
+def test_reverting_a_create_removes_the_app(machine):
+    # A health check that never passes keeps the deployment open.
+    never = {"protocol": "COMMAND", "command": {"value": "false"}, "gracePeriodSeconds": 300}
+    _app_def, plan = machine.create_app({"id": "/r", "cmd": "x", "instances": 1, "healthChecks": [never]})
+    machine.tick()
+    machine.tick()
+    assert machine.tasks and plan["id"] in machine.deployments
+    revert = machine.revert_deployment(plan["id"])
+    assert [s["actions"] for s in revert["steps"]] == [[{"action": "StopApplication", "app": "/r"}]]
+    assert "/r" not in machine.apps
+    _run_until(machine, lambda: not machine.deployments)
+    assert not machine.tasks and not machine.driver.containers
