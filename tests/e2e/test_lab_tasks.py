@@ -247,5 +247,5 @@ def test_named_container_network_and_host_volume(api, lab, app_id, network, tmp_
     assert address["ipAddress"].startswith(network["prefix"])
     cid = _container(lab, task["id"])
     assert docker_inspect(cid, "{{ range $k, $v := .NetworkSettings.Networks }}{{ $k }}{{ end }}") == network["name"]
-    api.wait_for(lambda: (tmp_path / "seen.txt").exists(), 20, what="the task to write through the volume")
+    api.wait_for((tmp_path / "seen.txt").exists, 20, what="the task to write through the volume")
     assert (tmp_path / "seen.txt").read_text() == "from the host\n"
