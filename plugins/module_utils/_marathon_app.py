@@ -554,8 +554,8 @@ def plan_app(app_id, state, current, definition=None, instances=None, version_ap
         if current is not None:
             plan.action = "delete"
             plan.changed_fields = ["app"]
-            plan.before = {"app": "present"}
-            plan.after = {"app": "absent"}
+            plan.before = {"app": {k: v for k, v in canonical(current).items() if k != "id"}}
+            plan.after = {"app": None}
         return plan
     if state == "stopped":
         instances = 0
@@ -578,8 +578,8 @@ def plan_app(app_id, state, current, definition=None, instances=None, version_ap
         plan.action = "create"
         plan.body = body
         plan.changed_fields = ["app"]
-        plan.before = {"app": "absent"}
-        plan.after = {k: v for k, v in canonical(body).items() if k != "id"}
+        plan.before = {"app": None}
+        plan.after = {"app": {k: v for k, v in canonical(body).items() if k != "id"}}
         return plan
     changed, before, after = diff_app(body, current)
     if changed:

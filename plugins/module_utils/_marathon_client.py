@@ -498,13 +498,13 @@ class DeploymentWaiter:
     by the apps' common group). ``clock`` and ``sleep`` are injectable for tests and the daemon.
     """
 
-    def __init__(self, client, timeout=600.0, interval=0.5, max_interval=2.0, clock=time.monotonic, sleep=time.sleep):
+    def __init__(self, client, timeout=600.0, interval=0.5, max_interval=2.0, clock=None, sleep=None):
         self.client = client
         self.timeout = timeout
         self.interval = interval
         self.max_interval = max_interval
-        self.clock = clock
-        self.sleep = sleep
+        self.clock = clock or time.monotonic
+        self.sleep = sleep or time.sleep
         self._finished = []
 
     def _pause(self, delay, deadline):

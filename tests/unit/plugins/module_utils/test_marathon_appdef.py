@@ -577,7 +577,7 @@ def test_plan_restart_always_restarts_unless_the_update_replaces_the_tasks():
 def test_plan_absent():
     assert not plan_app("/int/web", "absent", None).changed
     plan = plan_app("/int/web", "absent", {"id": "/int/web"})
-    assert (plan.action, plan.before, plan.after) == ("delete", {"app": "present"}, {"app": "absent"})
+    assert (plan.action, plan.before, plan.after) == ("delete", {"app": {}}, {"app": None})
 
 
 def test_plan_needs_a_definition_to_create():
