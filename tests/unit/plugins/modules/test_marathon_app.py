@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from ansible.module_utils.testing import patch_module_args
+
 from ansible_collections.pptv.dcos.plugins.module_utils import _marathon_client
 from ansible_collections.pptv.dcos.plugins.modules import marathon_app, marathon_app_info
 from ansible_collections.pptv.dcos.tests.unit.plugins.marathon_fake import FakeMarathon, Unreachable
