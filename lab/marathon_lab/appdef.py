@@ -293,11 +293,10 @@ def normalise(body, service_ports=None):
             definitions.append(item)
         app["portDefinitions"] = definitions
     else:
-        if app.get("portDefinitions"):
+        if app.get("portDefinitions") and legacy_networks is None:
             err("/portDefinitions", "Port definitions must be empty when using container networking")
+        # With the 1.4 network fields, 1.5+ normalisation drops port definitions instead.
         app["portDefinitions"] = []
-        if body.get("ipAddress") is not None and body.get("portDefinitions"):
-            err("/", "IP address (ipAddress) and ports (portDefinitions) are not allowed at the same time")
         if container is None:
             container = {"type": "MESOS", "volumes": []}
             app["container"] = container
@@ -327,7 +326,7 @@ def normalise(body, service_ports=None):
 
     has_cmd = bool(app.get("cmd"))
     has_args = bool(app.get("args"))
-    if has_cmd and has_args or not (has_cmd or has_args) and not (container and container.get("docker")):
+    if not (has_cmd != has_args or (container and container.get("docker"))):
         err("/", "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'.")
 
     for key in ("instances", "gpus", "backoffSeconds", "maxLaunchDelaySeconds"):

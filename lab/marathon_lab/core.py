@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -54,6 +55,7 @@ class Config:
         self.instance = kwargs.get("instance", "lab")
         self.name_prefix = kwargs.get("name_prefix", "mesos-")
         self.hostname = kwargs.get("hostname", "127.0.0.1")
+        self.agent_ip = kwargs.get("agent_ip", "127.0.0.1")
         self.slave_id = kwargs.get("slave_id", "lab-agent-S0")
         self.framework_id = kwargs.get("framework_id", "lab-framework-0000")
         self.host_port_min = int(kwargs.get("host_port_min", 31000))
@@ -365,6 +367,8 @@ class Lab:
         app = self.apps.get(app_id)
         if app is None:
             return True
+        if any(t.get("killing") for t in self.app_tasks(app_id)):
+            return False
         live = self._live(app_id)
         new = [t for t in live if self._is_current(t, app)]
         if len(new) != len(live) or len(live) != app["instances"]:
@@ -381,7 +385,11 @@ class Lab:
         return None
 
     # ------------------------------------------------------------------ API operations
-    def create_app(self, body, force=False):
+    def _api_post(self, origin, app):
+        if origin is not None:
+            self._publish("api_post_event", clientIp=origin[0], uri=origin[1], appDefinition=copy.deepcopy(app))
+
+    def create_app(self, body, force=False, origin=None):
         appdef.type_check(body)
         if "id" not in body:
             raise invalid("/id", "error.path.missing")
@@ -396,10 +404,11 @@ class Lab:
             self.apps[app_id] = app
             self._store_version(app)
             self.delays.pop(app_id, None)
+            self._api_post(origin, app)
             self.save()
             return app, plan
 
-    def update_app(self, app_id, body, force=False, partial=True, allow_create=True, post_event=True):
+    def update_app(self, app_id, body, force=False, partial=True, allow_create=True, origin=None):
         """PUT/PATCH one app. Returns (created, plan, app)."""
         appdef.type_check(body)
         app_id = appdef.check_id(app_id, "/id")
@@ -440,6 +449,7 @@ class Lab:
                 self._store_version(new)
                 if old is None or old["versionInfo"]["lastConfigChangeAt"] != new["versionInfo"]["lastConfigChangeAt"]:
                     self.delays.pop(app_id, None)
+            self._api_post(origin, new)
             self.save()
             return old is None, plan, new
 
@@ -582,7 +592,7 @@ class Lab:
         checks = app.get("healthChecks") or []
         if not checks:
             return True
-        results = task.get("healthCheckResults") or []
+        results = [r for r in task.get("healthCheckResults") or [] if r]
         if len(results) < len(checks):
             return False
         return all(r.get("alive") for r in results)
@@ -591,7 +601,7 @@ class Lab:
         app = self.apps.get(task["appId"]) or {}
         data = {
             "appId": task["appId"],
-            "healthCheckResults": copy.deepcopy(task.get("healthCheckResults") or []),
+            "healthCheckResults": copy.deepcopy([r for r in task.get("healthCheckResults") or [] if r]),
             "host": task["host"],
             "id": task["id"],
             "ipAddresses": [
@@ -727,7 +737,9 @@ class Lab:
     def _sync_task(self, task, state):
         """Bring a task in line with its container's state (start/adopt/exit)."""
         if state["running"]:
-            task["ips"] = [ip for ip in state["ips"] if ip.get("network") != "host"]
+            task["ips"] = [ip for ip in state["ips"] if ip.get("network") != "host"] or [
+                {"ipAddress": self.config.agent_ip, "network": "host"}
+            ]
             if task["state"] != "TASK_RUNNING" and not task.get("killing"):
                 task["startedAt"] = task.get("startedAt") or timestamp()
                 self._set_state(task, "TASK_RUNNING")
@@ -801,8 +813,10 @@ class Lab:
                 self._increase_delay(app)
         if task.get("containerId") and self.config.remove_delay_seconds <= 0:
             self.kill_pool.submit(self.driver.remove, task["containerId"])
-        relaunch = state != "TASK_KILLED" or task.get("unhealthyKill")
-        if relaunch and app is not None and not task.get("wipe") and not task.get("killing") or relaunch and task.get("unhealthyKill") and app is not None:
+        # A failed instance (or one killed for failing health checks) is relaunched under the same
+        # instance ID with the next incarnation, as Marathon 1.9+ does; other kills free the instance.
+        reusable = state != "TASK_KILLED" or task.get("unhealthyKill")
+        if reusable and app is not None and not task.get("wipe"):
             self.reusable.setdefault(task["appId"], []).append((task["instanceId"], task.get("incarnation", 1)))
 
     def _increase_delay(self, app):
@@ -832,7 +846,8 @@ class Lab:
             new = [t for t in tasks if self._is_current(t, app)]
             old = [t for t in tasks if not self._is_current(t, app)]
             wanted = app["instances"]
-            if action in ("RestartApplication", "ScaleApplication") and old:
+            replacing = [t for t in self.app_tasks(app_id) if not self._is_current(t, app)]
+            if action in ("RestartApplication", "ScaleApplication") and replacing:
                 min_h = appdef.min_healthy(app)
                 max_c = appdef.max_capacity(app)
                 if min_h == max_c and max_c <= len(tasks):
@@ -848,8 +863,8 @@ class Lab:
                     kills.append(task)
                     if is_healthy:
                         healthy -= 1
-                remaining = len(tasks) - len([k for k in kills if k["appId"] == app_id])
-                room = max_c - remaining
+                # Tasks being killed still hold capacity until they are gone.
+                room = max_c - len(self.app_tasks(app_id))
                 count = min(room, wanted - len(new))
             else:
                 excess = len(new) + len(old) - wanted
@@ -858,7 +873,9 @@ class Lab:
                     reverse = app.get("killSelection", "YOUNGEST_FIRST") == "YOUNGEST_FIRST"
                     victims += sorted(new, key=lambda t: t.get("stagedAt") or "", reverse=reverse)
                     kills.extend(victims[:excess])
-                count = wanted - len(tasks)
+                # An instance killed for failing health checks is relaunched in place once it is gone.
+                pending = [t for t in self.app_tasks(app_id) if t.get("killing") and t.get("unhealthyKill")]
+                count = wanted - len(tasks) - len(pending)
             if count > 0 and self._launch_allowed(app_id):
                 for _ in range(count):
                     launches.append((copy.deepcopy(app), self._new_task(app)))
@@ -872,7 +889,7 @@ class Lab:
         for port in range(self.config.host_port_min, self.config.host_port_max + 1):
             if len(result) == count:
                 break
-            if port not in used:
+            if port not in used and _port_free(port):
                 result.append(port)
         return result
 
@@ -1015,23 +1032,37 @@ class Lab:
                 self._sync_task(task, state)
 
     def _kill(self, task, wipe=False, unhealthy=False):
-        if task.get("killing") or task["id"] not in self.tasks:
-            return
-        task["killing"] = True
-        task["wipe"] = wipe
-        task["unhealthyKill"] = unhealthy
-        self.counters["killed"] += 1
-        if task.get("launching"):
-            return
-        app = self.apps.get(task["appId"]) or {}
-        grace = app.get("taskKillGracePeriodSeconds", self.config.kill_grace_seconds)
-        self.kill_pool.submit(self._kill_worker, task, grace)
+        with self.lock:
+            if task.get("killing") or task["id"] not in self.tasks:
+                return
+            task["killing"] = True
+            task["wipe"] = wipe
+            task["unhealthyKill"] = unhealthy
+            self.counters["killed"] += 1
+            if task.get("launching"):
+                return
+            # The lab advertises the task_killing feature, so a kill first reports TASK_KILLING.
+            self._set_state(task, "TASK_KILLING")
+            app = self.apps.get(task["appId"]) or {}
+            grace = app.get("taskKillGracePeriodSeconds", self.config.kill_grace_seconds)
+            self.kill_pool.submit(self._kill_worker, task, grace)
 
     def _kill_worker(self, task, grace):
         if task.get("containerId"):
             self.driver.stop(task["containerId"], grace)
         with self.lock:
             self._finish_task(task, "TASK_KILLED", "")
+
+
+def _port_free(port):
+    """Is the host port free? The agent's range is shared with other processes on this host."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("0.0.0.0", port))  # noqa: S104 # nosec - a probe, closed at once
+        except OSError:
+            return False
+    return True
 
 
 def appdef_ts(value):

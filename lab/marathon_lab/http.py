@@ -232,7 +232,7 @@ class Handler(BaseHTTPRequestHandler):
             self._only(method, "GET")
             self._events(query)
         else:
-            raise ApiError(404, "URI not found")
+            raise ApiError(500, "URI not found")
 
     @staticmethod
     def _only(method, *allowed):
@@ -351,13 +351,12 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, {"apps": apps})
         elif method == "POST":
             body = self._read_json()
-            app, plan = lab.create_app(body, force=_bool(query, "force", False))
+            app, plan = lab.create_app(body, force=_bool(query, "force", False), origin=self._origin())
             with lab.lock:
                 data = lab.app_json(app)
             data["tasksStaged"] = data["tasksRunning"] = data["tasksHealthy"] = data["tasksUnhealthy"] = 0
             data["deployments"] = [{"id": plan["id"]}]
             data.pop("tasks", None)
-            self._post_event(app)
             self._send(
                 201,
                 data,
@@ -375,13 +374,9 @@ class Handler(BaseHTTPRequestHandler):
         else:
             raise ApiError(405, "HTTP 405 Method Not Allowed")
 
-    def _post_event(self, app):
-        self.lab._publish(  # pylint: disable=protected-access
-            "api_post_event",
-            clientIp=self.client_address[0],
-            uri=urlsplit(self.path).path,
-            appDefinition=app,
-        )
+    def _origin(self):
+        """Who asked, for ``api_post_event``."""
+        return self.client_address[0], urlsplit(self.path).path
 
     def _app_routes(self, method, rest, query):
         lab = self.lab
@@ -390,7 +385,7 @@ class Handler(BaseHTTPRequestHandler):
             if match:
                 break
         else:
-            raise ApiError(404, "URI not found")
+            raise ApiError(500, "URI not found")
         raw_id = match.group("id")
         from .appdef import canonical_id  # pylint: disable=import-outside-toplevel
 
@@ -477,8 +472,8 @@ class Handler(BaseHTTPRequestHandler):
                 force=force,
                 partial=method == "PATCH" or _bool(query, "partialUpdate", True),
                 allow_create=method == "PUT",
+                origin=self._origin(),
             )
-            self._post_event(app)
             headers = {"Location": f"http://{self._leader()}{app_id}"} if created else {}
             self._deployment_result(plan, 201 if created else 200, headers)
         elif method == "DELETE":

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 
-from conftest import sleeper
+from labhelpers import sleeper
 
 
 def test_create_runs_containers_and_delete_removes_them(api, lab, app_id):
