@@ -12,7 +12,7 @@ description:
   - Returns C(ip:port) of every running task of the given apps, healthy ones only by default, for
     templates (an Nginx upstream, a client's server list).
   - Read-only; runs on the controller, also in check mode.
-author: pptv.dcos maintainers
+author: pptv.dcos maintainers (@pptv-dcos)
 extends_documentation_fragment:
   - pptv.dcos._marathon.PLUGIN
 options:

@@ -22,7 +22,7 @@ description:
     complete desired value of that field (for example the whole C(container))."
   - Changing any label (or any field other than C(instances)) makes Marathon restart every task of the
     app (a rolling upgrade); changing only C(instances) is a pure scale.
-author: pptv.dcos maintainers
+author: pptv.dcos maintainers (@pptv-dcos)
 extends_documentation_fragment:
   - pptv.dcos._attributes
   - pptv.dcos._marathon

@@ -13,7 +13,7 @@ description:
   - Reads one app by id, the apps of a group, or the apps matching a label selector, as Marathon
     returns them, with their tasks (and each task's health check results) embedded.
   - Changes nothing.
-author: pptv.dcos maintainers
+author: pptv.dcos maintainers (@pptv-dcos)
 extends_documentation_fragment:
   - pptv.dcos._attributes.INFO_MODULE
   - pptv.dcos._marathon

@@ -117,7 +117,7 @@ class FakeMarathon:
             if rest.endswith("/restart") and method == "POST":
                 return self._restart(request, rest[: -len("/restart")])
             if "/versions" in rest:
-                app_id, _, version = rest.partition("/versions")
+                app_id, _sep, version = rest.partition("/versions")
                 return self._versions(app_id, version.strip("/"))
             if method == "GET":
                 app = self.apps.get(rest)
@@ -137,7 +137,7 @@ class FakeMarathon:
         if request.query.get("id"):
             apps = [a for a in apps if request.query["id"].lower() in a["id"].lower()]
         if request.query.get("label"):
-            key, _, value = request.query["label"].partition("==")
+            key, _sep, value = request.query["label"].partition("==")
             apps = [a for a in apps if key in a.get("labels", {}) and (not value or a["labels"][key] == value)]
         if "apps.tasks" not in request.embed:
             for app in apps:
@@ -283,7 +283,7 @@ class FakeMarathon:
                 "ports": [31000 + n],
                 "state": "TASK_RUNNING",
                 "version": app["version"],
-                "healthCheckResults": [{"alive": self.healthy} for _ in checks],
+                "healthCheckResults": [{"alive": self.healthy} for _check in checks],
             }
             for n in range(app["instances"])
         ]

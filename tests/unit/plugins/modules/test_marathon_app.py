@@ -285,7 +285,6 @@ def test_an_unreachable_marathon_lists_the_urls(monkeypatch, capsys):
 
 def test_the_url_comes_from_the_environment(fake, capsys, monkeypatch):
     monkeypatch.setenv("MARATHON_URL", "http://down:8080,http://marathon.test:8080")
-    monkeypatch.setattr(_marathon_client, "open_url", lambda url, **kw: fake(url, **kw))
     args = {"app_id": "/int/web", "definition": WEB}
     with patch_module_args(args), pytest.raises(SystemExit):
         marathon_app.main()
