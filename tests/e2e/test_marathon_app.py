@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 import uuid
 
@@ -240,48 +241,74 @@ def test_absent_twice(mar, direct, group):
     assert mar.proxy.writes() == []
 
 
-def test_a_lock_is_waited_out_and_overridden_with_force(mar, direct, group):
-    app_id = f"{group}/slow"
-    # Healthy only once the server is up, 12 s after start: the deployment holds the app meanwhile.
-    slow = web(cmd="sleep 12 && python3 -m http.server $PORT0")
-    started = direct.put(f"/v2/apps{app_id}", slow)
+def failing(**extra):
+    """An app whose task exits at once: the lab relaunches it with backoff, the deployment never ends."""
+    return sleeper(cmd="exit 1", **extra)
+
+
+def test_a_lock_is_waited_out(mar, direct, group):
+    app_id = f"{group}/locked"
+    started = direct.put(f"/v2/apps{app_id}", failing())
     assert started.status_code == 201, started.text
     blocking = started.json()["deploymentId"]
     assert blocking in direct.deployment_ids()
+    # Whoever started the blocking deployment cancels it once the module has been refused (409)
+    # and has waited a little.
 
-    waited = mar({"app_id": app_id, "definition": slow, "instances": 2})
+    def cancel_when_refused():
+        deadline = time.time() + 60
+        while time.time() < deadline and not any(r[2] == 409 for r in mar.proxy.requests()):
+            time.sleep(0.1)
+        time.sleep(2)
+        direct.delete(f"/v2/deployments/{blocking}", params={"force": "true"})
+
+    mar.proxy.clear()
+    cancel = threading.Thread(target=cancel_when_refused)
+    cancel.start()
+    try:
+        waited = mar({"app_id": app_id, "definition": sleeper(instances=2)})
+    finally:
+        cancel.join()
     assert waited.changed, waited
     puts = [r for r in mar.proxy.requests() if r[0] == "PUT"]
     assert [r[2] for r in puts] == [409, 200]  # refused while locked, sent again once free
     assert all("force=true" not in r[1] for r in puts)
-    assert direct.app(app_id)["instances"] == 2
+    assert any(r[1] == "/v2/deployments" for r in mar.proxy.requests())  # it waited on the deployment list
+    app = direct.app(app_id)
+    assert (app["instances"], app["cmd"]) == (2, "sleep 3600")
+    assert len(task_ids(direct, app_id)) == 2
 
-    # A deployment that never finishes (the server never starts): waiting gives up, force wins.
-    stuck = dict(slow, cmd="sleep 3600", instances=1)
-    blocked = direct.put(f"/v2/apps{app_id}", stuck)
-    assert blocked.status_code == 200, blocked.text
+
+def test_a_lock_past_the_timeout_fails_and_force_overrides_it(mar, direct, group):
+    app_id = f"{group}/stuck"
+    blocked = direct.put(f"/v2/apps{app_id}", failing())
+    assert blocked.status_code == 201, blocked.text
     stuck_id = blocked.json()["deploymentId"]
-    refused = mar({"app_id": app_id, "definition": stuck, "instances": 3, "wait_timeout": 3})
+
+    refused = mar({"app_id": app_id, "definition": sleeper(), "wait_timeout": 3})
     assert_clean_failure(refused)
+    assert not refused.changed
     assert stuck_id in refused["msg"]
     assert "use force=true" in refused["msg"]
-    assert direct.app(app_id)["instances"] == 1
+    assert direct.app(app_id)["cmd"] == "exit 1"
 
-    forced = mar({"app_id": app_id, "definition": web(), "force": True})
+    forced = mar({"app_id": app_id, "definition": sleeper(), "force": True})
     assert forced.changed, forced
-    assert any(r[0] == "PUT" and "force=true" in r[1] for r in mar.proxy.requests())
+    assert [(r[0], "force=true" in r[1], r[2]) for r in mar.proxy.writes()] == [("PUT", True, 200)]
     assert stuck_id not in direct.deployment_ids()
-    assert forced["tasks"]["healthy"] == 1
+    assert direct.app(app_id)["cmd"] == "sleep 3600"
+    assert forced["tasks"]["running"] == 1
 
 
 def test_wait_timeout_names_the_deployment_and_its_step(mar, direct, group):
     app_id = f"{group}/never"
-    result = mar({"app_id": app_id, "definition": web(cmd="sleep 3600"), "wait_timeout": 3})
-    print({k: v for k, v in result.items() if k != "stdout"})
+    result = mar({"app_id": app_id, "definition": failing(), "wait_timeout": 3})
     assert_clean_failure(result)
     assert result.changed  # the app was written; only the wait gave up
-    deployment = direct.get(f"/v2/apps{app_id}").json()["app"]["deployments"][0]["id"]
-    assert f"waiting for deployment {deployment} on step " in result["msg"]
+    deployments = [d for d in direct.get("/v2/deployments").json() if app_id in d["affectedApps"]]
+    assert len(deployments) == 1
+    step = f"step {deployments[0]['currentStep']}/{deployments[0]['totalSteps']}"
+    assert result["msg"].startswith(f"timed out after 3s waiting for deployment {deployments[0]['id']} on {step} (")
     assert app_id in result["msg"]
 
 
@@ -348,7 +375,7 @@ def test_bulk_converges_50_apps_in_one_call(mar, direct, group):
     apps[9] = {"app_id": apps[9]["app_id"], "state": "absent"}
     mixed = mar({"apps": apps})
     assert mixed.changed
-    assert [w[:2] for w in mar.proxy.writes()] == [("PUT", "/v2/apps"), ("DELETE", f"/v2/apps{group}/a09")]
+    assert [w[:2] for w in mar.proxy.writes()] == [("PUT", "/v2/apps"), ("DELETE", f"/v2/apps{group}/a09?force=false")]
     assert [a["app_id"] for a in mixed["apps"] if a["changed"]] == [f"{group}/a07", f"{group}/a09"]
     assert direct.app(f"{group}/a07")["labels"] == {"pptv.test": "changed"}
     assert direct.app(f"{group}/a09") is None
