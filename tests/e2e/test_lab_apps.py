@@ -49,10 +49,18 @@ def test_post_duplicate_is_409(api, app_id):
     ("change", "path", "error"),
     [
         ({"instances": -1}, "/instances", "got -1, expected 0 or more"),
-        ({"upgradeStrategy": {"minimumHealthCapacity": 1.5}}, "/upgradeStrategy/minimumHealthCapacity", "is greater than 1"),
+        (
+            {"upgradeStrategy": {"minimumHealthCapacity": 1.5}},
+            "/upgradeStrategy/minimumHealthCapacity",
+            "is greater than 1",
+        ),
         ({"id": "/Upper/Case"}, "/id", None),
         ({"id": "/grp/versions"}, "/id", None),
-        ({"cmd": None, "container": None}, "/", "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'."),
+        (
+            {"cmd": None, "container": None},
+            "/",
+            "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'.",
+        ),
         ({"container": {"type": "DOCKER", "docker": {"image": ""}}}, "/container/docker/image", "must not be empty"),
         ({"healthChecks": [{"protocol": "HTTP", "portIndex": 3}]}, "/healthChecks(0)", None),
     ],

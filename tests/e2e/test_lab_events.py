@@ -127,7 +127,9 @@ def test_event_sequences_for_create_scale_upgrade_delete(api, stream, app_id):
     seen = s.collect_until(lambda t, d: t == "deployment_success" and d["id"] == dep)
     types = _types(seen)
     assert "api_post_event" not in types
-    assert [d["taskStatus"] for t, d in seen if t == "status_update_event"] == ["TASK_KILLING"] * 2 + ["TASK_KILLED"] * 2
+    assert [d["taskStatus"] for t, d in seen if t == "status_update_event"] == ["TASK_KILLING"] * 2 + [
+        "TASK_KILLED"
+    ] * 2
     assert types.index("app_terminated_event") < types.index("deployment_success")
     assert next(d for t, d in seen if t == "app_terminated_event")["appId"] == app_id
 

@@ -14,7 +14,13 @@ FAST = {"gracePeriodSeconds": 15, "intervalSeconds": 1, "timeoutSeconds": 1, "ma
 
 
 def _healthy(tasks):
-    return [t for t in tasks if t["state"] == "TASK_RUNNING" and t.get("healthCheckResults") and all(r["alive"] for r in t["healthCheckResults"])]
+    return [
+        t
+        for t in tasks
+        if t["state"] == "TASK_RUNNING"
+        and t.get("healthCheckResults")
+        and all(r["alive"] for r in t["healthCheckResults"])
+    ]
 
 
 def _wait_healthy(api, app_id, count, timeout=60):
@@ -41,19 +47,29 @@ def test_health_check_protocols_report_results(api, app_id, check):
     task = _wait_healthy(api, app_id, 1)[0]
     result = task["healthCheckResults"][0]
     assert result["alive"] is True and result["consecutiveFailures"] == 0
-    assert result["firstSuccess"] and result["lastSuccess"] and result["instanceId"] == task["id"].rsplit("._app.", 1)[0]
+    assert (
+        result["firstSuccess"] and result["lastSuccess"] and result["instanceId"] == task["id"].rsplit("._app.", 1)[0]
+    )
     app = api.get(f"/v2/apps{app_id}").json()["app"]
     assert (app["tasksHealthy"], app["tasksUnhealthy"]) == (1, 0)
 
 
 def test_failing_health_check_kills_and_replaces_the_task(lab, api, app_id):
     stream = EventStream(
-        lab.url, ("health_status_changed_event", "unhealthy_instance_kill_event", "instance_health_changed_event", "status_update_event")
+        lab.url,
+        (
+            "health_status_changed_event",
+            "unhealthy_instance_kill_event",
+            "instance_health_changed_event",
+            "status_update_event",
+        ),
     )
     try:
         body = http_app(app_id, healthChecks=[dict(FAST, protocol="HTTP", path="/health")])
         # Healthy for a few seconds, then the health file disappears.
-        body["cmd"] = "cd /tmp && echo ok > health && (sleep 4; rm -f health) & cd /tmp && exec python3 -m http.server $PORT0"
+        body["cmd"] = (
+            "cd /tmp && echo ok > health && (sleep 4; rm -f health) & cd /tmp && exec python3 -m http.server $PORT0"
+        )
         api.post("/v2/apps", json=body)
         first = _wait_healthy(api, app_id, 1)[0]
         seen = stream.collect_until(lambda t, d: t == "unhealthy_instance_kill_event", 40)

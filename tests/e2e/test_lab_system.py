@@ -88,7 +88,9 @@ def test_basic_auth_401_and_403(guarded):
     assert anonymous.json() == {"message": "Invalid username or password."}
     assert requests.get(base + "/v2/apps", auth=("admin", "wrong"), timeout=10).status_code == 401
     assert requests.get(base + "/v2/apps", auth=("viewer", "look"), timeout=10).status_code == 200
-    denied = requests.post(base + "/v2/apps", json=sleeper("/pptvlab/a", instances=0), auth=("viewer", "look"), timeout=10)
+    denied = requests.post(
+        base + "/v2/apps", json=sleeper("/pptvlab/a", instances=0), auth=("viewer", "look"), timeout=10
+    )
     assert denied.status_code == 403
     assert denied.json() == {"message": "Not Authorized to perform this action!"}
     assert requests.get(base + "/ping", timeout=10).status_code == 200

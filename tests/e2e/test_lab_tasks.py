@@ -16,7 +16,9 @@ from labhelpers import APP_IMAGE, docker_inspect, sleeper
 def network():
     """A user-defined bridge network (pptvlab-net-*) with a free /24."""
     name = f"pptvlab-net-{random.randint(0, 1 << 30):x}"
-    existing = subprocess.run(["docker", "network", "ls", "-q", "--filter", "name=pptvlab-net-"], capture_output=True, text=True)
+    existing = subprocess.run(
+        ["docker", "network", "ls", "-q", "--filter", "name=pptvlab-net-"], capture_output=True, text=True
+    )
     for old in existing.stdout.split():
         subprocess.run(["docker", "network", "rm", old], capture_output=True, check=False)
     for _ in range(20):
@@ -61,9 +63,9 @@ def test_net_and_ip_parameters_give_exactly_that_ip(api, lab, app_id, network):
     task = api.wait_running(app_id, 1)[0]
     assert task["ipAddresses"] == [{"ipAddress": ip, "protocol": "IPv4"}]
     cid = _container(lab, task["id"])
-    assert docker_inspect(cid, "{{ range $k, $v := .NetworkSettings.Networks }}{{ $k }}={{ $v.IPAddress }} {{ end }}") == (
-        f"{network['name']}={ip}"
-    )
+    assert docker_inspect(
+        cid, "{{ range $k, $v := .NetworkSettings.Networks }}{{ $k }}={{ $v.IPAddress }} {{ end }}"
+    ) == (f"{network['name']}={ip}")
     assert docker_inspect(cid, "{{ .Config.Hostname }}") == "pptvlab-host"
     assert docker_inspect(cid, "{{ .HostConfig.ExtraHosts }}") == "[db.pptvlab:10.213.0.9]"
     assert docker_inspect(cid, "{{ .HostConfig.DnsSearch }}") == "[pptvlab.test]"
@@ -116,7 +118,11 @@ def test_bridge_port_mapping_serves_on_the_host_port(api, app_id):
         "cpus": 0.01,
         "mem": 32,
         "instances": 1,
-        "container": {"type": "DOCKER", "docker": {"image": APP_IMAGE}, "portMappings": [{"containerPort": 8000, "hostPort": 0}]},
+        "container": {
+            "type": "DOCKER",
+            "docker": {"image": APP_IMAGE},
+            "portMappings": [{"containerPort": 8000, "hostPort": 0}],
+        },
         "networks": [{"mode": "container/bridge"}],
     }
     api.post("/v2/apps", json=body)
@@ -138,7 +144,10 @@ def _get(requests, url):
 
 
 def test_failed_task_is_relaunched_with_backoff(api, app_id):
-    api.post("/v2/apps", json=sleeper(app_id, cmd="sleep 0.5; exit 3", backoffSeconds=1, backoffFactor=2, maxLaunchDelaySeconds=3))
+    api.post(
+        "/v2/apps",
+        json=sleeper(app_id, cmd="sleep 0.5; exit 3", backoffSeconds=1, backoffFactor=2, maxLaunchDelaySeconds=3),
+    )
     seen = {}
 
     def launches():
@@ -167,9 +176,11 @@ def test_kill_task_without_scale_replaces_it(api, app_id):
     assert killed.status_code == 200
     assert killed.json()["task"]["id"] == victim
     replaced = api.wait_for(
-        lambda: (lambda t: t if len(t) == 2 and victim not in [x["id"] for x in t] and all(x["state"] == "TASK_RUNNING" for x in t) else None)(
-            api.tasks(app_id)
-        ),
+        lambda: (
+            lambda t: t
+            if len(t) == 2 and victim not in [x["id"] for x in t] and all(x["state"] == "TASK_RUNNING" for x in t)
+            else None
+        )(api.tasks(app_id)),
         30,
         what="replacement",
     )

@@ -10,7 +10,6 @@ The lab runs with basic auth on, so every call also exercises the credentials pa
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import time
@@ -160,6 +159,7 @@ def test_create_check_mode_idempotency_and_diff(mar, direct, group):
 
     created = mar({"app_id": app_id, "definition": definition})
     assert created.changed
+    assert PASSWORD not in created["stdout"]
     assert created["changed_fields"] == ["app"]
     assert created["deployment_id"]
     assert created["tasks"]["running"] == 2
@@ -201,7 +201,7 @@ def test_a_label_change_restarts_every_task(mar, direct, group):
     assert not set(before) & set(after)
 
 
-def test_scale_restart_stop(mar, direct, group):
+def test_scale_restart_stop_absent_twice(mar, direct, group):
     app_id = f"{group}/web"
     mar({"app_id": app_id, "definition": sleeper()})
 
@@ -229,10 +229,6 @@ def test_scale_restart_stop(mar, direct, group):
     assert not mar({"app_id": app_id, "state": "stopped"}).changed
     assert mar.proxy.writes() == []
 
-
-def test_absent_twice(mar, direct, group):
-    app_id = f"{group}/web"
-    mar({"app_id": app_id, "definition": sleeper()})
     first = mar({"app_id": app_id, "state": "absent"})
     assert first.changed
     assert direct.get(f"/v2/apps{app_id}").status_code == 404
@@ -390,51 +386,56 @@ def _closed_port():
         return sock.getsockname()[1]
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        ({"app_id": "/PPTVMAR/Bad_Id", "definition": {"cmd": "x"}}, "is not a valid Marathon app id"),
-        ({"app_id": "/pptvmar-bad/x", "definition": {"cmd": "x", "mem": "lots"}}, "definition.mem must be a number"),
-        ({"app_id": "/pptvmar-bad/x", "definition": {"cmd": "x"}, "instances": -2}, "instances must be 0 or more"),
-        (
-            {"app_id": "/pptvmar-bad/x", "definition": {"cmd": "x", "upgradeStrategy": {"minimumHealthCapacity": 2}}},
-            "HTTP 422",
-        ),
-    ],
-)
-def test_bad_input_fails_cleanly(mar, direct, args, message):
-    result = mar(args)
-    assert_clean_failure(result)
-    assert message in result["msg"]
-    assert direct.get("/v2/apps/pptvmar-bad/x").status_code == 404
-
-
-def test_marathons_validation_error_names_the_field_path(mar):
-    result = mar(
-        {"app_id": "/pptvmar-bad/x", "definition": {"cmd": "x", "upgradeStrategy": {"minimumHealthCapacity": 2}}}
-    )
-    assert_clean_failure(result)
-    assert "/upgradeStrategy/minimumHealthCapacity" in result["msg"]
-    assert result["marathon_details"][0]["path"] == "/upgradeStrategy/minimumHealthCapacity"
-
-
-def test_an_unreachable_url_lists_the_urls_tried(mar, proxy):
+def test_bad_input_fails_cleanly(proxy, direct):
+    """Each case is a task of one play (one ansible-playbook start for all)."""
+    conn = {"url": proxy.url, "username": USER, "password": PASSWORD}
     dead = f"http://127.0.0.1:{_closed_port()}"
-    result = mar(
-        {"app_id": "/pptvmar-bad/x", "definition": sleeper()}, url=[dead, dead.replace("127.0.0.1", "127.0.0.2")]
+    bad_x = "/pptvmar-bad/x"
+    cases = [
+        ({"app_id": "/PPTVMAR/Bad_Id", "definition": {"cmd": "x"}}, "is not a valid Marathon app id"),
+        ({"app_id": bad_x, "definition": {"cmd": "x", "mem": "lots"}}, "definition.mem must be a number, got str"),
+        ({"app_id": bad_x, "definition": {"cmd": "x"}, "instances": -2}, "instances must be 0 or more, got -2"),
+        (
+            {"app_id": bad_x, "definition": {"cmd": "x", "upgradeStrategy": {"minimumHealthCapacity": 2}}},
+            "Marathon answered HTTP 422 to PUT ",
+        ),
+        (
+            {"app_id": bad_x, "definition": sleeper(), "url": [dead, dead.replace("127.0.0.1", "127.0.0.2")]},
+            f"Marathon is unreachable: GET /v2/apps{bad_x} failed on every URL tried: {dead} (",
+        ),
+        (
+            {"app_id": bad_x, "definition": sleeper(), "password": "not-the-password-91"},
+            "Marathon rejected the credentials (HTTP 401)",
+        ),
+        (
+            {"apps": [{"app_id": "/pptvmar-bad/y"}, {"app_id": "pptvmar-bad/y/"}]},
+            "apps[1].app_id: /pptvmar-bad/y is listed twice",
+        ),
+    ]
+    tasks = [
+        {"name": f"case {n}", "pptv.dcos.marathon_app": dict(conn, **args), "ignore_errors": True}
+        for n, (args, _message) in enumerate(cases)
+    ]
+    # and a dead first URL is skipped for a live one
+    tasks.append(
+        {"name": "fallback", "pptv.dcos.marathon_app": dict(conn, app_id=bad_x, state="absent", url=[dead, proxy.url])}
     )
-    assert_clean_failure(result, PASSWORD)
-    assert result["msg"].startswith("Marathon is unreachable: GET /v2/apps/pptvmar-bad/x failed on every URL tried: ")
-    assert dead in result["msg"]
-    # a dead first URL is skipped for a live one
-    fallback = mar({"app_id": "/pptvmar-bad/x", "state": "absent"}, url=[dead, proxy.url])
+    proxy.clear()
+    results = run_play(tasks)
+    for (_args, message), result in zip(cases, results):
+        assert result.failed, result
+        assert message in result["msg"], result["msg"]
+        assert "Traceback" not in result["stdout"]
+        assert "not-the-password-91" not in result["stdout"]
+        assert PASSWORD not in result["stdout"]
+    validation = results[3]
+    assert "/upgradeStrategy/minimumHealthCapacity" in validation["msg"]
+    assert validation["marathon_details"][0]["path"] == "/upgradeStrategy/minimumHealthCapacity"
+    assert results[4]["urls_tried"] == [dead, dead.replace("127.0.0.1", "127.0.0.2")]
+    fallback = results[-1]
     assert not fallback.failed and not fallback.changed
-
-
-def test_a_wrong_password_is_an_auth_error_that_hides_it(mar):
-    result = mar({"app_id": "/pptvmar-bad/x", "definition": sleeper()}, password="not-the-password-91")
-    assert_clean_failure(result, "not-the-password-91", PASSWORD)
-    assert "Marathon rejected the credentials (HTTP 401)" in result["msg"]
+    assert [w[:2] for w in proxy.writes()] == [("PUT", f"/v2/apps{bad_x}")]  # only the one Marathon refused
+    assert direct.get(f"/v2/apps{bad_x}").status_code == 404
 
 
 # -- info, lookup, module_defaults --------------------------------------------------------------
@@ -478,8 +479,3 @@ def run_play_with_defaults(play):
     block = [{"block": play[0]["tasks"], "module_defaults": play[0]["module_defaults"]}]
     results = run_play(block)
     return results
-
-
-def test_results_are_json_serialisable_and_hold_no_secret(mar, group):
-    result = mar({"app_id": f"{group}/web", "definition": sleeper()})
-    assert PASSWORD not in json.dumps({k: v for k, v in result.items() if k != "stdout"})
