@@ -21,6 +21,8 @@ from support.ansible_run import run_play, run_task
 from support.lab import lab_instance
 from support.recording_proxy import RecordingProxy
 
+from ansible_collections.pptv.dcos.plugins.module_utils._marathon_client import MarathonClient
+
 PREFIX = "pptvmar-"
 USER, PASSWORD = "ops", "pw-e2e-7f3a"
 IMAGE = "pptv-dcos/base:bookworm"
@@ -479,3 +481,19 @@ def run_play_with_defaults(play):
     block = [{"block": play[0]["tasks"], "module_defaults": play[0]["module_defaults"]}]
     results = run_play(block)
     return results
+
+
+def test_the_client_core_reads_the_event_stream(lab, group):
+    """The discovery daemon's view: the core used outside Ansible, following Marathon's events."""
+    client = MarathonClient(lab.url, username=USER, password=PASSWORD, timeout=15)
+    app_id = f"{group}/events"
+    events = client.events()
+    assert next(events)[0] == "event_stream_attached"
+    client.put_app(app_id, sleeper())
+    seen = []
+    for event_type, data in events:
+        seen.append(event_type)
+        if event_type == "status_update_event" and data["appId"] == app_id and data["taskStatus"] == "TASK_RUNNING":
+            break
+    events.close()
+    assert "deployment_info" in seen or "api_post_event" in seen
