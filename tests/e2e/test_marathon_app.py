@@ -239,14 +239,32 @@ def test_scale_restart_stop_absent_twice(mar, direct, group):
     assert mar.proxy.writes() == []
 
 
-def failing(**extra):
-    """An app whose task exits at once: the lab relaunches it with backoff, the deployment never ends."""
-    return sleeper(cmd="exit 1", **extra)
+@pytest.fixture
+def held_port():
+    """A host port held by a listening socket: a task that publishes it can never start."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("0.0.0.0", 0))  # noqa: S104 - Docker publishes on 0.0.0.0; this blocks it
+        sock.listen()
+        yield sock.getsockname()[1]
 
 
-def test_a_lock_is_waited_out(mar, direct, group):
+def failing(port, **extra):
+    """An app whose task cannot start (its host port is taken): its deployment never ends."""
+    return sleeper(
+        networks=[{"mode": "container/bridge"}],
+        container={
+            "type": "DOCKER",
+            "docker": {"image": IMAGE},
+            "portMappings": [{"containerPort": 80, "hostPort": port}],
+        },
+        **extra,
+    )
+
+
+def test_a_lock_is_waited_out(mar, direct, group, held_port):
     app_id = f"{group}/locked"
-    started = direct.put(f"/v2/apps{app_id}", failing())
+    started = direct.put(f"/v2/apps{app_id}", failing(held_port))
     assert started.status_code == 201, started.text
     blocking = started.json()["deploymentId"]
     assert blocking in direct.deployment_ids()
@@ -273,34 +291,37 @@ def test_a_lock_is_waited_out(mar, direct, group):
     assert all("force=true" not in r[1] for r in puts)
     assert any(r[1] == "/v2/deployments" for r in mar.proxy.requests())  # it waited on the deployment list
     app = direct.app(app_id)
-    assert (app["instances"], app["cmd"]) == (2, "sleep 3600")
+    assert app["instances"] == 2
+    assert all(m.get("hostPort") != held_port for m in app["container"].get("portMappings") or [])
+    # Marathon's default mapping for a bridge app without mappings does not make the next run a change
+    assert not mar({"app_id": app_id, "definition": sleeper(instances=2)}).changed
     assert len(task_ids(direct, app_id)) == 2
 
 
-def test_a_lock_past_the_timeout_fails_and_force_overrides_it(mar, direct, group):
+def test_a_lock_past_the_timeout_fails_and_force_overrides_it(mar, direct, group, held_port):
     app_id = f"{group}/stuck"
-    blocked = direct.put(f"/v2/apps{app_id}", failing())
+    blocked = direct.put(f"/v2/apps{app_id}", failing(held_port))
     assert blocked.status_code == 201, blocked.text
     stuck_id = blocked.json()["deploymentId"]
 
-    refused = mar({"app_id": app_id, "definition": sleeper(), "wait_timeout": 3})
+    refused = mar({"app_id": app_id, "definition": sleeper(networks=[{"mode": "host"}]), "wait_timeout": 3})
     assert_clean_failure(refused)
     assert not refused.changed
     assert stuck_id in refused["msg"]
     assert "use force=true" in refused["msg"]
-    assert direct.app(app_id)["cmd"] == "exit 1"
+    assert direct.app(app_id)["container"]["portMappings"][0]["hostPort"] == held_port
 
-    forced = mar({"app_id": app_id, "definition": sleeper(), "force": True})
+    forced = mar({"app_id": app_id, "definition": sleeper(networks=[{"mode": "host"}]), "force": True})
     assert forced.changed, forced
     assert [(r[0], "force=true" in r[1], r[2]) for r in mar.proxy.writes()] == [("PUT", True, 200)]
     assert stuck_id not in direct.deployment_ids()
-    assert direct.app(app_id)["cmd"] == "sleep 3600"
+    assert direct.app(app_id)["networks"] == [{"mode": "host"}]
     assert forced["tasks"]["running"] == 1
 
 
-def test_wait_timeout_names_the_deployment_and_its_step(mar, direct, group):
+def test_wait_timeout_names_the_deployment_and_its_step(mar, direct, group, held_port):
     app_id = f"{group}/never"
-    result = mar({"app_id": app_id, "definition": failing(), "wait_timeout": 3})
+    result = mar({"app_id": app_id, "definition": failing(held_port), "wait_timeout": 3})
     assert_clean_failure(result)
     assert result.changed  # the app was written; only the wait gave up
     deployments = [d for d in direct.get("/v2/deployments").json() if app_id in d["affectedApps"]]
