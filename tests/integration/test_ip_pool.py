@@ -427,7 +427,7 @@ def test_sigkill_while_allocating_leaves_no_duplicate_and_no_corrupt_state(backe
                 text=True,
                 start_new_session=True,
             )
-            for _ in range(2)
+            for _worker in range(2)
         ]
         victim = procs[round_ % 2]
         deadline = time.monotonic() + 30

@@ -45,7 +45,7 @@ def test_lowest_free_address_skips_edges_gateway_and_reserved():
 
 def test_spread_picks_among_the_first_free_addresses():
     spec = PoolSpec("oak", ["10.0.0.0/24"])
-    picks = {spec.pick(["10.0.0.1"], spread=4) for _ in range(200)}
+    picks = {spec.pick(["10.0.0.1"], spread=4) for _attempt in range(200)}
     assert picks <= {"10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6"}
     assert len(picks) > 1
 
