@@ -43,5 +43,19 @@ molecule: setup  ## Molecule scenarios of the roles.
 build: setup  ## Build the collection tarball, install it in a clean venv, render every module's docs.
 	@bash scripts/test.sh build
 
+LAB_CTL = PYTHONPATH=$(CURDIR)/lab $(CURDIR)/.venv/bin/python -m marathon_lab.ctl
+
+lab-up: setup  ## Start the lab: bridge network, Marathon API on 127.0.0.1:8080, hosts (idempotent).
+	@$(LAB_CTL) up
+
+lab-status:  ## Print the lab's URL, hosts and apps.
+	@$(LAB_CTL) status
+
+lab-down:  ## Remove what the lab made (API, hosts, task containers, network, state).
+	@$(LAB_CTL) down
+
+demo: lab-up  ## Bring the lab up and print its status.
+	@$(LAB_CTL) status
+
 clean:  ## Remove build outputs and caches (not .venv, not the images).
 	rm -rf tests/output .pytest_cache .ruff_cache pptv-dcos-*.tar.gz

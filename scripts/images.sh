@@ -2,6 +2,7 @@
 # Builds the two local images everything else starts from, when missing or out of date:
 #   pptv-dcos/base:bookworm     debootstrap --variant=minbase bookworm | docker import
 #   pptv-dcos/systemd:bookworm  the base plus systemd, for lab hosts and Molecule platforms
+#   pptv-dcos/app:bookworm      the base plus Python 3, for the lab's test apps (HTTP servers)
 # There is no container registry, so nothing can be pulled; both are cached by tag and by a
 # hash of their inputs, so a second run costs a couple of seconds.
 set -euo pipefail
@@ -12,6 +13,7 @@ root=$(cd "$here/.." && pwd)
 
 BASE_IMAGE=${PPTV_BASE_IMAGE:-pptv-dcos/base:bookworm}
 SYSTEMD_IMAGE=${PPTV_SYSTEMD_IMAGE:-pptv-dcos/systemd:bookworm}
+APP_IMAGE=${PPTV_APP_IMAGE:-pptv-dcos/app:bookworm}
 MIRROR=${PPTV_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 image_label() {  # image, label -> value or empty
@@ -36,18 +38,19 @@ build_base() {
         --change 'CMD ["/bin/bash"]' --change 'LABEL org.pptv.dcos.image=base' - "$BASE_IMAGE" >/dev/null
 }
 
-build_systemd() {
-    local context="$root/lab/images/systemd" digest
+build_from_base() {  # image, context directory under lab/images, log name
+    local image=$1 context="$root/lab/images/$2" digest
     digest=$( (cat "$context"/*; docker image inspect -f '{{.Id}}' "$BASE_IMAGE") | sha256sum | cut -c1-16)
-    if [ "$(image_label "$SYSTEMD_IMAGE" org.pptv.dcos.inputs)" = "$digest" ]; then
+    if [ "$(image_label "$image" org.pptv.dcos.inputs)" = "$digest" ]; then
         return 0
     fi
-    log "building $SYSTEMD_IMAGE"
+    log "building $image"
     docker build -q --build-arg "BASE=$BASE_IMAGE" --label "org.pptv.dcos.inputs=$digest" \
-        -t "$SYSTEMD_IMAGE" "$context" >"$STATE_DIR/systemd-image.log" 2>&1 \
-        || die "building $SYSTEMD_IMAGE failed; see $STATE_DIR/systemd-image.log"
+        -t "$image" "$context" >"$STATE_DIR/$2-image.log" 2>&1 \
+        || die "building $image failed; see $STATE_DIR/$2-image.log"
 }
 
 mkdir -p "$STATE_DIR"
 build_base
-build_systemd
+build_from_base "$SYSTEMD_IMAGE" systemd
+build_from_base "$APP_IMAGE" app

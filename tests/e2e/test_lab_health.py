@@ -1,0 +1,162 @@
+# Copyright: contributors to pptv.dcos
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Health checks run for real; unhealthy tasks are replaced; rolling upgrades keep capacity."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from labhelpers import EventStream, http_app
+
+FAST = {"gracePeriodSeconds": 15, "intervalSeconds": 1, "timeoutSeconds": 1, "maxConsecutiveFailures": 2}
+
+
+def _healthy(tasks):
+    return [
+        t
+        for t in tasks
+        if t["state"] == "TASK_RUNNING"
+        and t.get("healthCheckResults")
+        and all(r["alive"] for r in t["healthCheckResults"])
+    ]
+
+
+def _wait_healthy(api, app_id, count, timeout=60):
+    def ready():
+        tasks = api.tasks(app_id)
+        return tasks if len(_healthy(tasks)) == count == len(tasks) else None
+
+    return api.wait_for(
+        ready,
+        timeout,
+        what=f"{count} healthy tasks",
+    )
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        {"protocol": "HTTP", "path": "/health", "portIndex": 0},
+        {"protocol": "MESOS_HTTP", "path": "/health", "portIndex": 0, "delaySeconds": 0},
+        {"protocol": "TCP", "portIndex": 0},
+        {"protocol": "MESOS_TCP", "portIndex": 0, "delaySeconds": 0},
+        {"protocol": "COMMAND", "command": {"value": "test -f /tmp/health"}},
+    ],
+    ids=lambda c: c["protocol"],
+)
+def test_health_check_protocols_report_results(api, app_id, check):
+    api.post("/v2/apps", json=http_app(app_id, healthChecks=[dict(FAST, **check)]))
+    task = _wait_healthy(api, app_id, 1)[0]
+    result = task["healthCheckResults"][0]
+    assert result["alive"] is True and result["consecutiveFailures"] == 0
+    assert (
+        result["firstSuccess"] and result["lastSuccess"] and result["instanceId"] == task["id"].rsplit("._app.", 1)[0]
+    )
+    app = api.get(f"/v2/apps{app_id}").json()["app"]
+    assert (app["tasksHealthy"], app["tasksUnhealthy"]) == (1, 0)
+
+
+def test_failing_health_check_kills_and_replaces_the_task(lab, api, app_id):
+    stream = EventStream(
+        lab.url,
+        (
+            "health_status_changed_event",
+            "unhealthy_instance_kill_event",
+            "instance_health_changed_event",
+            "status_update_event",
+        ),
+    )
+    try:
+        body = http_app(app_id, healthChecks=[dict(FAST, protocol="HTTP", path="/health")])
+        # Healthy for a few seconds, then the health file disappears.
+        body["cmd"] = (
+            "cd /tmp && echo ok > health && (sleep 4; rm -f health) & cd /tmp && exec python3 -m http.server $PORT0"
+        )
+        api.post("/v2/apps", json=body)
+        first = _wait_healthy(api, app_id, 1)[0]
+        seen = stream.collect_until(lambda t, d: t == "unhealthy_instance_kill_event", 40)
+        kill = seen[-1][1]
+        assert kill["taskId"] == first["id"] and kill["appId"] == app_id, (first, seen)
+        flips = [d["alive"] for t, d in seen if t == "health_status_changed_event"]
+        assert flips[:2] == [True, False]
+        assert [d["healthy"] for t, d in seen if t == "instance_health_changed_event"][:2] == [True, False]
+        # The replacement is the same instance's next incarnation, healthy again.
+        instance = first["id"].rsplit("._app.", 1)[0]
+        replaced = api.wait_for(
+            lambda: [t for t in _healthy(api.tasks(app_id)) if t["id"] == f"{instance}._app.2"], 40, what="replacement"
+        )
+        assert replaced
+        failure = api.get(f"/v2/apps{app_id}").json()["app"].get("lastTaskFailure")
+        assert failure["taskId"] == first["id"]
+    finally:
+        stream.close()
+
+
+def test_grace_period_ignores_early_failures(api, app_id):
+    body = http_app(app_id, healthChecks=[dict(FAST, protocol="HTTP", path="/health", gracePeriodSeconds=60)])
+    body["cmd"] = "sleep 3; cd /tmp && echo ok > health && exec python3 -m http.server $PORT0"
+    api.post("/v2/apps", json=body)
+    task = _wait_healthy(api, app_id, 1, timeout=30)[0]
+    # Failures while the server was not yet up did not count: still the first incarnation.
+    assert task["id"].endswith("._app.1"), api.get(f"/v2/apps{app_id}").json()["app"].get("lastTaskFailure")
+    assert task["healthCheckResults"][0]["lastFailure"] is None
+
+
+@pytest.mark.parametrize(
+    ("strategy", "floor", "ceiling"),
+    [
+        ({"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.0}, 2, 3),
+        ({"minimumHealthCapacity": 1.0, "maximumOverCapacity": 0.34}, 3, 4),
+    ],
+    ids=["min0.5-over0", "min1-over0.34"],
+)
+def test_rolling_upgrade_never_drops_below_minimum_health_capacity(api, app_id, strategy, floor, ceiling):
+    checks = [dict(FAST, protocol="HTTP", path="/health")]
+    api.post("/v2/apps", json=http_app(app_id, instances=3, healthChecks=checks, upgradeStrategy=strategy))
+    _wait_healthy(api, app_id, 3)
+    api.wait_deployed()
+    samples = []
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            tasks = api.tasks(app_id)
+            samples.append((len(_healthy(tasks)), len([t for t in tasks if t["state"] != "TASK_KILLED"])))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        response = api.put(f"/v2/apps{app_id}", json={"env": {"RELEASE": "2"}})
+        assert response.status_code == 200
+        api.wait_deployed(response.json()["deploymentId"], timeout=90)
+    finally:
+        stop.set()
+        sampler.join(5)
+    app = api.get(f"/v2/apps{app_id}").json()["app"]
+    tasks = _wait_healthy(api, app_id, 3)
+    assert {t["version"] for t in tasks} == {app["version"]}
+    assert samples and min(s[0] for s in samples) >= floor, samples
+    assert max(s[1] for s in samples) <= ceiling, samples
+
+
+def test_restart_replaces_every_task_rolling(api, app_id):
+    checks = [dict(FAST, protocol="TCP")]
+    api.post("/v2/apps", json=http_app(app_id, instances=2, healthChecks=checks))
+    before = {t["id"] for t in _wait_healthy(api, app_id, 2)}
+    api.wait_deployed()
+    old = api.get(f"/v2/apps{app_id}").json()["app"]
+    response = api.post(f"/v2/apps{app_id}/restart")
+    assert response.status_code == 200
+    assert response.headers["Marathon-Deployment-Id"] == response.json()["deploymentId"]
+    plan = next(d for d in api.deployments() if d["id"] == response.json()["deploymentId"])
+    assert plan["steps"] == [{"actions": [{"action": "RestartApplication", "app": app_id}]}]
+    api.wait_deployed(response.json()["deploymentId"], timeout=60)
+    after = {t["id"] for t in _wait_healthy(api, app_id, 2)}
+    assert not before & after
+    app = api.get(f"/v2/apps{app_id}").json()["app"]
+    assert app["version"] != old["version"]
+    assert app["versionInfo"]["lastConfigChangeAt"] == app["version"]
+    assert app["versionInfo"]["lastScalingAt"] == old["versionInfo"]["lastScalingAt"]

@@ -1,0 +1,370 @@
+# Copyright: contributors to pptv.dcos
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Marathon client and the deployment waiter, with the transport (``open_url``) replaced."""
+
+from __future__ import annotations
+
+import io
+import json
+from email.message import Message
+from urllib.error import HTTPError, URLError
+
+import pytest
+
+from ansible_collections.pptv.dcos.plugins.module_utils import _marathon_client
+from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
+from ansible_collections.pptv.dcos.plugins.module_utils._marathon_client import (
+    DeploymentWaiter,
+    MarathonClient,
+    MarathonLocked,
+    MarathonNotFound,
+    MarathonUnreachable,
+    app_readiness,
+    call_unlocked,
+    common_group,
+    split_urls,
+)
+from ansible_collections.pptv.dcos.tests.unit.plugins.marathon_fake import FakeMarathon, FakeResponse
+
+
+class Script:
+    """``open_url`` answering from a list of (url prefix, outcome); records the calls."""
+
+    def __init__(self, *outcomes):
+        self.outcomes = list(outcomes)
+        self.calls = []
+
+    def __call__(self, url, **kwargs):
+        self.calls.append(dict(kwargs, url=url))
+        for index, (prefix, outcome) in enumerate(self.outcomes):
+            if url.startswith(prefix):
+                del self.outcomes[index]
+                if isinstance(outcome, Exception):
+                    raise outcome
+                return outcome
+        raise AssertionError(f"unexpected request to {url}")
+
+
+def http_error(url, status, body, headers=None):
+    message = Message()
+    for key, value in (headers or {}).items():
+        message[key] = value
+    raw = json.dumps(body).encode() if not isinstance(body, bytes) else body
+    return HTTPError(url, status, "error", message, io.BytesIO(raw))
+
+
+def ok(body, status=200, headers=None):
+    return FakeResponse(status, body, headers)
+
+
+REFUSED = URLError(ConnectionRefusedError(111, "Connection refused"))
+
+
+# -- URLs, failover, leader ---------------------------------------------------------------------
+
+
+def test_urls_come_from_lists_and_comma_separated_strings():
+    assert split_urls("http://a:8080/, http://b:8080") == ["http://a:8080", "http://b:8080"]
+    assert split_urls(["http://a:8080", "http://b:8080,http://c:8080"]) == [
+        "http://a:8080",
+        "http://b:8080",
+        "http://c:8080",
+    ]
+    assert split_urls(None) == []
+
+
+def test_no_url_and_a_bad_url_are_refused_naming_the_option():
+    with pytest.raises(DcosError, match="url: no Marathon URL given .*MARATHON_URL"):
+        MarathonClient([])
+    with pytest.raises(DcosError, match="url: ftp://x is not an http:// or https:// URL"):
+        MarathonClient("ftp://x")
+
+
+def test_an_unreachable_url_is_skipped_and_the_answering_one_is_kept():
+    script = Script(
+        ("http://a:8080/v2/info", REFUSED),
+        ("http://b:8080/v2/info", ok({"name": "marathon"})),
+        ("http://b:8080/ping", ok(b"pong")),
+    )
+    client = MarathonClient("http://a:8080,http://b:8080", opener=script)
+    assert client.info() == {"name": "marathon"}
+    assert client.ping() == "pong"
+    assert [c["url"] for c in script.calls] == ["http://a:8080/v2/info", "http://b:8080/v2/info", "http://b:8080/ping"]
+
+
+@pytest.mark.parametrize("status", [502, 503])
+def test_a_standby_without_leader_moves_to_the_next_url(status):
+    script = Script(
+        (
+            "http://a:8080/",
+            http_error("http://a:8080/v2/info", status, {"message": "Could not determine the current leader"}),
+        ),
+        ("http://b:8080/", ok({"elected": True})),
+    )
+    assert MarathonClient(["http://a:8080", "http://b:8080"], opener=script).info() == {"elected": True}
+
+
+def test_unreachable_lists_every_url_tried_without_credentials():
+    script = Script(
+        ("http://ops:s3cret@a:8080/", REFUSED),
+        ("http://b:8080/", http_error("http://b:8080/v2/apps", 503, {"message": "no leader"})),
+    )
+    client = MarathonClient(["http://ops:s3cret@a:8080", "http://b:8080"], opener=script)
+    with pytest.raises(MarathonUnreachable) as error:
+        client.list_apps()
+    message = error.value.msg
+    assert message.startswith("Marathon is unreachable: GET /v2/apps failed on every URL tried: ")
+    assert (
+        "http://a:8080 (Connection refused)" in message or "http://a:8080 ([Errno 111] Connection refused)" in message
+    )
+    assert "http://b:8080 (HTTP 503)" in message
+    assert "s3cret" not in message
+    assert error.value.details["urls_tried"] == ["http://a:8080", "http://b:8080"]
+
+
+def test_a_redirect_to_the_leader_is_followed_with_method_body_and_credentials():
+    script = Script(
+        (
+            "http://standby:8080/",
+            http_error(
+                "http://standby:8080/v2/apps/int/web", 307, b"", {"Location": "http://leader:8080/v2/apps/int/web"}
+            ),
+        ),
+        ("http://leader:8080/", ok({"deploymentId": "d1", "version": "v1"}, headers={"Marathon-Deployment-Id": "d1"})),
+    )
+    client = MarathonClient("http://standby:8080", username="ops", password="pw", opener=script)
+    assert client.put_app("/int/web", {"cmd": "x"}) == ("d1", "v1", False)
+    leader = script.calls[1]
+    assert leader["url"] == "http://leader:8080/v2/apps/int/web"
+    assert leader["method"] == "PUT"
+    assert json.loads(leader["data"]) == {"cmd": "x"}
+    assert (leader["url_username"], leader["url_password"], leader["force_basic_auth"]) == ("ops", "pw", True)
+    assert all(c["follow_redirects"] == "none" for c in script.calls)
+
+
+# -- credentials and TLS ------------------------------------------------------------------------
+
+
+def test_token_is_sent_as_marathon_expects_and_tls_options_reach_the_transport():
+    script = Script(("https://m:8443/", ok({"apps": []})))
+    client = MarathonClient(
+        "https://m:8443",
+        token="tok123",
+        validate_certs=False,
+        ca_path="/ca.pem",
+        client_cert="/c.pem",
+        client_key="/k.pem",
+        timeout=3,
+        opener=script,
+    )
+    client.list_apps()
+    call = script.calls[0]
+    assert call["headers"]["Authorization"] == "token=tok123"
+    assert call["url_username"] is None
+    assert (call["validate_certs"], call["ca_path"], call["client_cert"], call["client_key"], call["timeout"]) == (
+        False,
+        "/ca.pem",
+        "/c.pem",
+        "/k.pem",
+        3,
+    )
+
+
+def test_token_and_basic_auth_together_are_refused():
+    with pytest.raises(DcosError, match="token: give either token or username/password"):
+        MarathonClient("http://m", username="a", password="b", token="t")
+    with pytest.raises(DcosError, match="username and password must be given together"):
+        MarathonClient("http://m", username="a")
+
+
+@pytest.mark.parametrize(("status", "words"), [(401, "rejected the credentials"), (403, "denied access")])
+def test_auth_errors_never_echo_the_secret(status, words):
+    body = {"message": "Invalid username or password."}
+    script = Script(("http://m/", http_error("http://m/v2/apps", status, body)))
+    client = MarathonClient("http://m", username="ops", password="hunter2", opener=script)
+    with pytest.raises(DcosError) as error:
+        client.list_apps()
+    assert words in error.value.msg
+    assert f"(HTTP {status})" in error.value.msg
+    assert "hunter2" not in error.value.msg
+    assert "hunter2" not in json.dumps(error.value.details)
+
+
+# -- error bodies -------------------------------------------------------------------------------
+
+
+def test_a_422_names_marathons_message_and_the_field_paths():
+    body = {
+        "message": "Object is not valid",
+        "details": [{"path": "/instances", "errors": ["error.min"]}, {"path": "/cpus", "errors": ["a", "b"]}],
+    }
+    script = Script(("http://m/", http_error("http://m/v2/apps/x", 422, body)))
+    with pytest.raises(DcosError) as error:
+        MarathonClient("http://m", opener=script).put_app("/x", {"instances": -1})
+    assert error.value.msg == (
+        "Marathon answered HTTP 422 to PUT http://m/v2/apps/x: Object is not valid (/instances: error.min, /cpus: a; b)"
+    )
+    assert error.value.details["marathon_details"] == body["details"]
+    assert error.value.details["status"] == 422
+
+
+def test_a_400_with_text_details():
+    body = {"message": "Invalid JSON", "details": "Unexpected character ('x')"}
+    script = Script(("http://m/", http_error("http://m/v2/apps/x", 400, body)))
+    with pytest.raises(DcosError, match=r"HTTP 400 .*Invalid JSON \(Unexpected character \('x'\)\)"):
+        MarathonClient("http://m", opener=script).put_app("/x", {})
+
+
+def test_a_409_lock_carries_the_blocking_deployments():
+    body = {"message": "App is locked by one or more deployments.", "deployments": [{"id": "d9"}]}
+    script = Script(("http://m/", http_error("http://m/v2/apps/x", 409, body)))
+    with pytest.raises(MarathonLocked) as error:
+        MarathonClient("http://m", opener=script).restart_app("/x")
+    assert error.value.deployment_ids == ["d9"]
+
+
+def test_not_found_is_none_for_reads_and_an_error_otherwise():
+    body = {"message": "App '/x' does not exist"}
+    script = Script(
+        ("http://m/v2/apps/x", http_error("http://m/v2/apps/x", 404, body)),
+        ("http://m/v2/apps/x", http_error("http://m/v2/apps/x", 404, body)),
+        ("http://m/v2/apps/x/restart", http_error("http://m/v2/apps/x/restart", 404, body)),
+    )
+    client = MarathonClient("http://m", opener=script)
+    assert client.get_app("/x") is None
+    assert client.delete_app("/x") is None
+    with pytest.raises(MarathonNotFound, match="App '/x' does not exist"):
+        client.restart_app("/x")
+
+
+def test_delete_sends_force_false_unless_asked():
+    fake = FakeMarathon()
+    fake.add_app({"id": "/g/a", "cmd": "x"})
+    client = MarathonClient(fake.base, opener=fake)
+    assert client.delete_app("/g/a")
+    assert fake.requests[-1].query == {"force": "false"}
+
+
+def test_request_counts_by_method():
+    fake = FakeMarathon()
+    client = MarathonClient(fake.base, opener=fake)
+    client.list_apps()
+    client.put_app("/a", {"cmd": "x"})
+    assert client.stats == {"GET": 1, "PUT": 1}
+
+
+# -- waiting ------------------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+        self.slept = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_the_waiter_polls_until_the_deployment_is_gone_and_the_tasks_run():
+    fake = FakeMarathon(polls_per_deployment=3)
+    client = MarathonClient(fake.base, opener=fake)
+    deployment_id, _version, created = client.put_app("/g/web", {"cmd": "x", "instances": 2})
+    assert created
+    clock = Clock()
+    apps = DeploymentWaiter(client, timeout=60, clock=clock, sleep=clock.sleep).wait(
+        [deployment_id], app_ids=["/g/web"]
+    )
+    assert apps["/g/web"]["tasksRunning"] == 2
+    assert not fake.deployments
+    assert len(clock.slept) == 3
+    assert [r.path for r in fake.requests].count("/v2/deployments") == 4
+
+
+def test_the_waiter_names_the_deployment_and_its_step_on_timeout():
+    fake = FakeMarathon()
+    deployment_id = fake.lock("/g/web", polls=1000)
+    clock = Clock()
+    waiter = DeploymentWaiter(MarathonClient(fake.base, opener=fake), timeout=5, clock=clock, sleep=clock.sleep)
+    with pytest.raises(DcosError) as error:
+        waiter.wait([deployment_id])
+    assert error.value.msg == (
+        f"timed out after 5s waiting for deployment {deployment_id} on step 1/1 (RestartApplication /g/web)"
+    )
+    assert clock.now == 5
+
+
+def test_readiness_wants_every_task_of_the_new_config_healthy():
+    app = {
+        "instances": 2,
+        "versionInfo": {"lastConfigChangeAt": "2026-01-02T00:00:00.000Z"},
+        "healthChecks": [{"protocol": "HTTP"}],
+        "tasks": [
+            {"state": "TASK_RUNNING", "version": "2026-01-02T00:00:00.000Z", "healthCheckResults": [{"alive": True}]},
+            {"state": "TASK_RUNNING", "version": "2026-01-01T00:00:00.000Z", "healthCheckResults": [{"alive": True}]},
+        ],
+    }
+    assert app_readiness(app) == (False, "1 running, 1 healthy of 2 wanted, 1 of an older version")
+    app["tasks"][1]["version"] = "2026-01-03T00:00:00.000Z"  # a task launched by a later scale
+    assert app_readiness(app) == (True, "2 running, 2 healthy of 2 wanted")
+    app["tasks"][1]["healthCheckResults"] = [{"alive": False}]
+    assert app_readiness(app)[0] is False
+
+
+def test_a_lock_is_waited_out_then_the_call_retried():
+    fake = FakeMarathon()
+    fake.add_app({"id": "/g/web", "cmd": "x"})
+    blocking = fake.lock("/g/web", polls=2)
+    client = MarathonClient(fake.base, opener=fake)
+    clock = Clock()
+    waiter = DeploymentWaiter(client, timeout=60, clock=clock, sleep=clock.sleep)
+    call_unlocked(lambda force: client.restart_app("/g/web", force=force), waiter, force=False)
+    sent = [(r.method, r.path) for r in fake.requests]
+    assert sent[0] == ("POST", "/v2/apps/g/web/restart")
+    assert sent[-1] == ("POST", "/v2/apps/g/web/restart")
+    assert ("GET", "/v2/deployments") in sent
+    assert blocking not in fake.deployments
+
+
+def test_a_lock_that_outlives_the_timeout_names_the_blocking_deployment():
+    fake = FakeMarathon()
+    fake.add_app({"id": "/g/web", "cmd": "x"})
+    blocking = fake.lock("/g/web", polls=1000)
+    client = MarathonClient(fake.base, opener=fake)
+    clock = Clock()
+    waiter = DeploymentWaiter(client, timeout=3, clock=clock, sleep=clock.sleep)
+    with pytest.raises(DcosError) as error:
+        call_unlocked(lambda force: client.restart_app("/g/web", force=force), waiter, force=False)
+    assert error.value.msg == (
+        f"the app is locked by deployment(s) {blocking} that did not finish within 3s; use force=true to override"
+    )
+
+
+def test_force_overrides_the_lock_at_once():
+    fake = FakeMarathon()
+    fake.add_app({"id": "/g/web", "cmd": "x"})
+    fake.lock("/g/web", polls=1000)
+    client = MarathonClient(fake.base, opener=fake)
+    call_unlocked(lambda force: client.restart_app("/g/web", force=force), DeploymentWaiter(client), force=True)
+    assert [(r.method, r.query) for r in fake.requests] == [("POST", {"force": "true"})]
+
+
+@pytest.mark.parametrize(
+    ("ids", "group"),
+    [
+        (["/a/b/x", "/a/b/y"], "/a/b/"),
+        (["/a/b/x", "/a/c/y"], "/a/"),
+        (["/x", "/a/y"], None),
+        (["/a/b/x"], "/a/b/"),
+        ([], None),
+    ],
+)
+def test_common_group(ids, group):
+    assert common_group(ids) == group
+
+
+def test_opener_defaults_to_ansible_open_url():
+    assert MarathonClient("http://m").opener is _marathon_client.open_url
