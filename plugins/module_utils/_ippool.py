@@ -33,6 +33,7 @@ from urllib.parse import quote, unquote
 
 from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangePlan
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
+from ansible_collections.pptv.dcos.plugins.module_utils._marathon_app import normalize_app_id
 
 try:
     import netaddr
@@ -60,25 +61,9 @@ STATE_VERSION = 1
 DEFAULT_PATH = "/var/lib/pptv-dcos/ip_pool.json"
 DEFAULT_ZK_ROOT = "/pptv-dcos/ip_pool"
 _POOL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_APP_SEGMENT_RE = re.compile(r"^(\.|\.\.|[a-z0-9]([a-z0-9-]*[a-z0-9])?)$")
 
 
 # -- pure rules ------------------------------------------------------------------------------------
-
-
-def normalize_app_id(app_id, option="app_id"):
-    """Marathon's absolute form of an app ID (``web`` -> ``/web``), validated like Marathon does."""
-    text = str(app_id or "").strip()
-    if not text.strip("/"):
-        raise DcosError(f"{option}: an app ID must not be empty")
-    text = "/" + text.strip("/")
-    for segment in text[1:].split("/"):
-        if not _APP_SEGMENT_RE.match(segment) or segment in (".", ".."):
-            raise DcosError(
-                f'{option}: "{app_id}" is not a Marathon app ID (path segments of lowercase letters, '
-                "digits and inner hyphens)"
-            )
-    return text
 
 
 def check_pool_name(name):
@@ -434,6 +419,27 @@ class FileStore:
             entry = self._read()["pools"].get(name)
         return {} if entry is None else entry["allocations"]
 
+    def list_pools(self):
+        with self._locked():
+            return sorted(self._read()["pools"])
+
+    def set_missing(self, name, marks):
+        """Set (a timestamp) or clear (None) ``missing_since`` of allocations: ``{app_id: ts}``."""
+        with self._locked():
+            state = self._read()
+            entry = state["pools"].get(name)
+            if entry is None or not marks:
+                return
+            for app_id, since in marks.items():
+                record = entry["allocations"].get(app_id)
+                if record is None:
+                    continue
+                if since is None:
+                    record.pop("missing_since", None)
+                else:
+                    record["missing_since"] = since
+            self._write(state)
+
     def save_pool(self, spec, check_mode=False):
         """Create or update a pool; returns (before spec or None, allocations)."""
         with self._locked():
@@ -596,6 +602,31 @@ class ZooKeeperStore:
 
     def allocations(self, name):
         return self._app_records(name)
+
+    def list_pools(self):
+        try:
+            return sorted(self.zk.get_children(f"{self.root}/pools"))
+        except kazoo_exceptions.NoNodeError:
+            return []
+
+    def set_missing(self, name, marks):
+        for app_id, since in (marks or {}).items():
+            path = f"{self._pool_path(name)}/apps/{_app_node(app_id)}"
+            for _attempt in range(self.MAX_ATTEMPTS):
+                try:
+                    raw, stat = self.zk.get(path)
+                except kazoo_exceptions.NoNodeError:
+                    break
+                record = json.loads(raw.decode("utf-8"))
+                if since is None:
+                    record.pop("missing_since", None)
+                else:
+                    record["missing_since"] = since
+                try:
+                    self.zk.set(path, json.dumps(record).encode("utf-8"), version=stat.version)
+                    break
+                except (kazoo_exceptions.BadVersionError, kazoo_exceptions.NoNodeError):
+                    continue
 
     def save_pool(self, spec, check_mode=False):
         self.zk.ensure_path(f"{self.root}/pools")

@@ -23,6 +23,7 @@ author:
   - pptv.dcos maintainers (@pptv)
 extends_documentation_fragment:
   - pptv.dcos._attributes
+  - pptv.dcos._marathon
 attributes:
   check_mode:
     support: full
@@ -43,9 +44,16 @@ options:
       - V(absent) deletes the pool; with live allocations only when O(force=true).
       - V(allocated) gives O(app_id) (or each of O(app_ids)) its address and returns it.
       - V(released) frees the address of O(app_id) (or of each of O(app_ids)).
+      - V(synced) reconciles the pool with the apps Marathon runs (Marathon connection options O(url) and
+        the others). It records the addresses apps actually use (Docker parameter C(ip), the label
+        C(pptv.dcos/ip), or for apps on a container network, C(networks), the addresses their tasks
+        report); releases the allocations of apps that have been gone from Marathon for O(grace_period)
+        seconds (they are marked missing first; check mode lists them); and reports conflicts (two apps on one
+        address, an app on an address outside every pool, an app on another address than the one it holds, on a
+        reserved address) in RV(conflicts) without fixing them.
       - Defaults to V(allocated) when O(app_id) or O(app_ids) is given, to V(present) otherwise.
     type: str
-    choices: [present, absent, allocated, released]
+    choices: [present, absent, allocated, released, synced]
   subnets:
     description:
       - Segments of the pool in CIDR form; new addresses come from the first one with room.
@@ -83,6 +91,12 @@ options:
   ip:
     description: Give O(app_id) this address; an error when another app holds it or when it is reserved.
     type: str
+  grace_period:
+    description:
+      - With O(state=synced), seconds an app must have been missing from Marathon before its address is released.
+      - V(0) releases at once.
+    type: int
+    default: 3600
   force:
     description: With O(state=absent), delete the pool even though apps still hold addresses in it.
     type: bool
@@ -163,6 +177,14 @@ EXAMPLES = r"""
     app_id: /shop/mysql
     ip: 10.199.45.10
 
+- name: Reconcile with Marathon (record what apps use, release apps gone for a day, report conflicts)
+  pptv.dcos.ip_pool:
+    pool: oak
+    state: synced
+    url: http://marathon.example:8080
+    grace_period: 86400
+  register: sync
+
 - name: Free the address of a deleted app
   pptv.dcos.ip_pool:
     pool: oak
@@ -211,7 +233,7 @@ allocations:
             "gateway": "10.199.45.1", "pool": "oak"}]
 released:
   description: App IDs whose address was freed (or would be, in check mode).
-  returned: state is released or absent
+  returned: state is released, absent or synced
   type: list
   elements: str
   sample: [/shop/old]
@@ -232,11 +254,28 @@ allocated:
   type: int
   sample: 12
 conflicts:
-  description: Live allocations that an update would leave outside the pool (C(app_id), C(ip), C(reason)).
-  returned: failed
+  description:
+    - With O(state=present) (failed), the live allocations an update would leave outside the pool (C(app_id), C(ip),
+      C(reason)).
+    - With O(state=synced), what the reconcile found and did not fix (C(kind), C(ip), C(app_ids), C(message)).
+  returned: failed, or state is synced
   type: list
   elements: dict
-  sample: [{"app_id": "/web", "ip": "10.199.45.3", "reason": "outside every subnet of pool oak"}]
+  sample: [{"kind": "shared address", "ip": "10.199.45.3", "app_ids": ["/a", "/b"],
+            "message": "/a and /b all use 10.199.45.3"}]
+recorded:
+  description: Addresses apps use in Marathon that the sync recorded as theirs (C(app_id), C(ip)).
+  returned: state is synced
+  type: list
+  elements: dict
+  sample: [{"app_id": "/shop/redis", "ip": "10.199.45.7"}]
+pending_release:
+  description: Allocations of apps missing from Marathon whose grace period is not over
+    (C(app_id), C(ip), C(missing_since), C(release_after), epoch seconds).
+  returned: state is synced
+  type: list
+  elements: dict
+  sample: [{"app_id": "/old", "ip": "10.199.45.9", "missing_since": 1767225600.0, "release_after": 1767229200.0}]
 actions:
   description: Steps taken (or that would be taken in check mode).
   returned: always
@@ -249,6 +288,8 @@ diff:
   type: dict
   sample: {"before": {"/shop/redis": null}, "after": {"/shop/redis": "10.199.45.2"}}
 """
+
+import time  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
 
@@ -263,12 +304,19 @@ from ansible_collections.pptv.dcos.plugins.module_utils._ippool import (  # noqa
     IpPoolManager,
     open_store,
 )
+from ansible_collections.pptv.dcos.plugins.module_utils._ippool_sync import synced  # noqa: E402
+from ansible_collections.pptv.dcos.plugins.module_utils._marathon_client import (  # noqa: E402
+    MARATHON_CONNECTION_MUTUALLY_EXCLUSIVE,
+    MARATHON_CONNECTION_REQUIRED_TOGETHER,
+    MARATHON_CONNECTION_SPEC,
+    MarathonClient,
+)
 
 
 def argument_spec():
-    return {
+    spec = {
         "pool": {"type": "str", "required": True},
-        "state": {"type": "str", "choices": ["present", "absent", "allocated", "released"]},
+        "state": {"type": "str", "choices": ["present", "absent", "allocated", "released", "synced"]},
         "subnets": {"type": "list", "elements": "str"},
         "gateway": {"type": "str"},
         "reserved": {"type": "list", "elements": "str", "default": []},
@@ -283,13 +331,17 @@ def argument_spec():
         "zk_hosts": {"type": "str", "default": "127.0.0.1:2181"},
         "zk_root": {"type": "str", "default": DEFAULT_ZK_ROOT},
         "zk_timeout": {"type": "float", "default": 10},
+        "grace_period": {"type": "int", "default": 3600},
     }
+    spec.update(MARATHON_CONNECTION_SPEC)
+    return spec
 
 
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(),
-        mutually_exclusive=[("app_id", "app_ids"), ("ip", "app_ids")],
+        mutually_exclusive=[("app_id", "app_ids"), ("ip", "app_ids"), *MARATHON_CONNECTION_MUTUALLY_EXCLUSIVE],
+        required_together=MARATHON_CONNECTION_REQUIRED_TOGETHER,
         required_by={"ip": "app_id"},
         supports_check_mode=True,
     )
@@ -310,7 +362,10 @@ def main():
     try:
         store = open_store(params)
         manager = IpPoolManager(store, params, check_mode=module.check_mode)
-        result = getattr(manager, state)()
+        if state == "synced":
+            result = synced(manager, MarathonClient.from_params(params), params["grace_period"], time.time())
+        else:
+            result = getattr(manager, state)()
     except DcosError as e:
         fail_from(module, e, changed=False, pool=params["pool"], actions=manager.plan.actions if manager else [])
     finally:

@@ -299,7 +299,7 @@ def test_bad_input_names_the_option(backend):
         ({"subnets": ["10.231.65.0/24"], "gateway": "10.231.66.1"}, "gateway: 10.231.66.1 is outside"),
         ({"subnets": ["10.231.65.0/24"], "reserved": ["10.231.65.9-10.231.65.2"]}, "reserved"),
         ({"app_id": "/a"}, "does not exist"),
-        ({"app_id": "/Bad_App"}, "not a Marathon app ID"),
+        ({"app_id": "/Bad_App"}, "not a valid Marathon app id"),
     ]
     results = steps(*[step(backend, state="present" if "subnets" in args else None, **args) for args, _w in cases])
     for (args, words), result in zip(cases, results):
@@ -445,4 +445,121 @@ def test_sigkill_while_allocating_leaves_no_duplicate_and_no_corrupt_state(backe
     # The store still works after the kills (no stale lock, no half-written allocation).
     after = allocate(backend, "/kill/after", pool=pool)
     assert after.changed and after["ip"] not in held.values(), after
+    assert backend.consistent(pool)
+
+
+# -- reconcile with Marathon (a private lab instance) ----------------------------------------------
+
+SYNC_NET = PREFIX + "sync"
+
+
+@pytest.fixture(scope="module")
+def lab(sync_network):
+    from support.lab import lab_instance
+
+    with lab_instance(PREFIX) as instance:
+        yield instance
+
+
+@pytest.fixture(scope="module")
+def sync_network():
+    subprocess.run(["docker", "network", "rm", SYNC_NET], capture_output=True, check=False)
+    subprocess.run(
+        ["docker", "network", "create", "--subnet", "10.231.80.0/24", "--gateway", "10.231.80.254",
+         "--ip-range", "10.231.80.128/26", SYNC_NET],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    yield SYNC_NET
+    subprocess.run(["docker", "network", "rm", SYNC_NET], capture_output=True, check=False)
+
+
+def marathon(url, method, path, body=None):
+    import urllib.request
+
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url + path, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read() or b"null")
+
+
+def sleeper(app_id, instances=0, params=(), **extra):
+    body = {
+        "id": app_id,
+        "cmd": "sleep 3600",
+        "cpus": 0.01,
+        "mem": 16,
+        "instances": instances,
+        "container": {
+            "type": "DOCKER",
+            "docker": {"image": "pptv-dcos/base:bookworm", "parameters": [{"key": k, "value": v} for k, v in params]},
+        },
+    }
+    body.update(extra)
+    return body
+
+
+def test_synced_records_used_addresses_releases_gone_apps_and_reports_conflicts(backend, lab, sync_network):
+    pool = PREFIX + "sync"
+    apps = [
+        sleeper("/sync/param", params=[("net", sync_network), ("ip", "10.231.80.10")]),
+        sleeper("/sync/label", labels={"pptv.dcos/ip": "10.231.80.11"}),
+        sleeper("/sync/net", instances=1, networks=[{"mode": "container", "name": sync_network}]),
+        sleeper("/sync/dup-a", params=[("ip", "10.231.80.20")]),
+        sleeper("/sync/dup-b", params=[("ip", "10.231.80.20")]),
+        sleeper("/sync/outside", params=[("ip", "10.231.99.5")]),
+        sleeper("/sync/other", params=[("ip", "10.231.81.5")]),
+        sleeper("/sync/reserved", params=[("ip", "10.231.80.200")]),
+        sleeper("/sync/held", params=[("ip", "10.231.80.31")]),
+    ]
+    for app in apps:
+        marathon(lab.url, "PUT", f"/v2/apps{app['id']}", app)
+    deadline = time.monotonic() + 60
+    task_ip = None
+    while time.monotonic() < deadline and not task_ip:
+        tasks = marathon(lab.url, "GET", "/v2/apps/sync/net?embed=app.tasks")["app"].get("tasks") or []
+        task_ip = tasks and tasks[0].get("ipAddresses") and tasks[0]["ipAddresses"][0]["ipAddress"]
+        time.sleep(0.5)
+    assert task_ip and task_ip.startswith("10.231.80."), tasks
+
+    steps(
+        step(backend, pool=pool, state="present", subnets=["10.231.80.0/24"], gateway="10.231.80.254",
+             reserved=["10.231.80.200"]),
+        step(backend, pool=PREFIX + "other", state="present", subnets=["10.231.81.0/24"]),
+        step(backend, pool=pool, app_id="/sync/gone", ip="10.231.80.40"),
+        step(backend, pool=pool, app_id="/sync/held", ip="10.231.80.30"),
+    )  # fmt: skip
+
+    def sync(grace, check=False):
+        return step(backend, pool=pool, state="synced", url=[lab.url], grace_period=grace, check=check, diff=True)
+
+    before = backend.snapshot()
+    planned, marked, again = steps(sync(0, check=True), sync(3600), sync(3600))
+    # Check mode: everything listed, nothing written.
+    assert planned.changed and not planned.failed, planned
+    used = {"/sync/param": "10.231.80.10", "/sync/label": "10.231.80.11", "/sync/net": task_ip}
+    assert {r["app_id"]: r["ip"] for r in planned["recorded"]} == used
+    assert planned["released"] == ["/sync/gone"]
+    kinds = {(c["kind"], c["ip"]) for c in planned["conflicts"]}
+    assert kinds == {
+        ("shared address", "10.231.80.20"),
+        ("outside every pool", "10.231.99.5"),
+        ("blocked address", "10.231.80.200"),
+        ("address differs", "10.231.80.31"),
+    }, planned["conflicts"]
+    assert [c["app_ids"] for c in planned["conflicts"] if c["kind"] == "shared address"] == [
+        ["/sync/dup-a", "/sync/dup-b"]
+    ]
+    # With a grace period the gone app is only marked; what apps use is recorded.
+    assert marked.changed and marked["released"] == [], marked
+    assert [p["app_id"] for p in marked["pending_release"]] == ["/sync/gone"]
+    held = backend.allocations(pool)
+    assert held == dict(used, **{"/sync/gone": "10.231.80.40", "/sync/held": "10.231.80.30"})
+    assert backend.snapshot() != before
+    # Nothing new: no change, conflicts still reported (never fixed).
+    assert not again.changed, again
+    assert len(again["conflicts"]) == 4
+    released, quiet = steps(sync(0), sync(0))
+    assert released.changed and released["released"] == ["/sync/gone"], released
+    assert "/sync/gone" not in backend.allocations(pool)
+    assert not quiet.changed
     assert backend.consistent(pool)
