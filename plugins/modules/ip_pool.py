@@ -155,10 +155,15 @@ EXAMPLES = r"""
 
 - name: Launch each app with its fixed IP
   pptv.dcos.marathon_app:
-    app:
-      id: "{{ item.app_id }}"
+    app_id: "{{ item.app_id }}"
+    definition:
+      cmd: redis-server
+      cpus: 0.1
+      mem: 128
       container:
+        type: DOCKER
         docker:
+          image: redis:7
           parameters:
             - {key: net, value: oak-net}
             - {key: ip, value: "{{ item.ip }}"}
