@@ -1,0 +1,117 @@
+# Copyright: contributors to pptv.dcos
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""How the collection reaches a Docker engine: shared options and one client factory.
+
+:data:`DOCKER_CONNECTION_ARGS` is merged into the argument spec of every module that talks to the
+engine; the ``pptv.dcos._docker`` doc fragment documents it. :func:`docker_client` turns those
+parameters into a Docker SDK low-level ``APIClient`` (the daemon and tests call it with a plain
+dict). The Docker SDK is imported with a guard: callers check :data:`HAS_DOCKER` first.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+
+from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
+
+try:
+    import docker
+    from docker import errors as docker_errors
+    from docker import tls as docker_tls
+
+    HAS_DOCKER = True
+    DOCKER_IMPORT_ERROR = None
+except ImportError:
+    docker = None
+    docker_errors = None
+    docker_tls = None
+    HAS_DOCKER = False
+    DOCKER_IMPORT_ERROR = traceback.format_exc()
+
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+
+# Defaults are applied in docker_client() so that the environment (DOCKER_HOST, ...) can fill the
+# gaps the way the docker CLI does; the documented defaults are what is used when both are unset.
+DOCKER_CONNECTION_ARGS = {
+    "docker_host": {"type": "str", "default": DEFAULT_DOCKER_HOST, "aliases": ["docker_url"]},
+    "tls": {"type": "bool", "default": False},
+    "validate_certs": {"type": "bool", "default": False, "aliases": ["tls_verify"]},
+    "ca_path": {"type": "path", "aliases": ["ca_cert", "tls_ca_cert", "cacert_path"]},
+    "client_cert": {"type": "path", "aliases": ["tls_client_cert", "cert_path"]},
+    "client_key": {"type": "path", "aliases": ["tls_client_key", "key_path"], "no_log": False},
+    "timeout": {"type": "int", "default": 60},
+    "api_version": {"type": "str", "default": "auto", "aliases": ["docker_api_version"]},
+}
+
+
+def _env_bool(name):
+    value = os.environ.get(name, "")
+    return value.lower() not in ("", "0", "false", "no")
+
+
+def connection_settings(params, environ=None):
+    """Resolve host and TLS settings from ``params`` and the environment (like the docker CLI)."""
+    environ = os.environ if environ is None else environ
+    host = params.get("docker_host") or DEFAULT_DOCKER_HOST
+    if host == DEFAULT_DOCKER_HOST and environ.get("DOCKER_HOST"):
+        host = environ["DOCKER_HOST"]
+    verify = bool(params.get("validate_certs")) or _env_bool("DOCKER_TLS_VERIFY")
+    use_tls = verify or bool(params.get("tls")) or _env_bool("DOCKER_TLS")
+    cert_dir = environ.get("DOCKER_CERT_PATH", "")
+
+    def _path(option, filename):
+        value = params.get(option)
+        if value:
+            return value
+        if cert_dir and os.path.exists(os.path.join(cert_dir, filename)):
+            return os.path.join(cert_dir, filename)
+        return None
+
+    settings = {
+        "base_url": host,
+        "tls": use_tls,
+        "verify": verify,
+        "ca_path": _path("ca_path", "ca.pem"),
+        "client_cert": _path("client_cert", "cert.pem"),
+        "client_key": _path("client_key", "key.pem"),
+        "timeout": params.get("timeout") or 60,
+        "version": params.get("api_version") or "auto",
+    }
+    if bool(settings["client_cert"]) != bool(settings["client_key"]):
+        raise DcosError("client_cert and client_key must be given together")
+    if verify and not settings["ca_path"]:
+        raise DcosError("validate_certs needs ca_path (or DOCKER_CERT_PATH holding ca.pem)")
+    return settings
+
+
+def docker_client(params, environ=None):
+    """A connected ``docker.APIClient`` for ``params`` (the keys of DOCKER_CONNECTION_ARGS)."""
+    if not HAS_DOCKER:
+        raise DcosError("the Docker SDK for Python (docker) is not installed", exception=DOCKER_IMPORT_ERROR)
+    settings = connection_settings(params, environ)
+    tls_config = False
+    if settings["tls"]:
+        client_cert = None
+        if settings["client_cert"]:
+            client_cert = (settings["client_cert"], settings["client_key"])
+        tls_config = docker_tls.TLSConfig(
+            client_cert=client_cert,
+            ca_cert=settings["ca_path"] if settings["verify"] else None,
+            verify=settings["verify"],
+        )
+    try:
+        return docker.APIClient(
+            base_url=settings["base_url"],
+            version=settings["version"],
+            timeout=settings["timeout"],
+            tls=tls_config,
+        )
+    except docker_errors.DockerException as exc:
+        raise DcosError(f"cannot connect to the Docker engine at {settings['base_url']}: {exc}") from exc
+
+
+def api_error_text(exc):
+    """The engine's own message for a Docker SDK error (``explanation`` when it has one)."""
+    explanation = getattr(exc, "explanation", None)
+    return str(explanation or exc)

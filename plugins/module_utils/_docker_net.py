@@ -1,0 +1,407 @@
+# Copyright: contributors to pptv.dcos
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Docker bridge networks on a named Linux bridge, with a fixed gateway and the containers' router.
+
+The shape is the seed's command::
+
+    docker network create --driver bridge --subnet 10.199.45.0/24 --gateway 10.199.45.200 \\
+        -o com.docker.network.bridge.name=br-oak --aux-address DefaultGatewayIPv4=10.199.45.1 oak-net
+
+Docker assigns ``--gateway`` to the bridge device on the host (it is the host's own address on the
+bridge); the containers' default route is the auxiliary address ``DefaultGatewayIPv4``. So the two
+must differ, and both must sit inside the subnet.
+
+:func:`wanted_network` validates and normalises the user's settings, :func:`network_view` turns a
+``docker network inspect`` into the same shape, and :class:`BridgeNetworkManager` plans and applies
+the change through a Docker SDK ``APIClient``. Nothing here imports Ansible.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangePlan
+from ansible_collections.pptv.dcos.plugins.module_utils._docker_connection import api_error_text, docker_errors
+from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
+
+BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
+DEFAULT_GATEWAY_AUX = "DefaultGatewayIPv4"
+BRIDGE_NAME_MAX = 15  # IFNAMSIZ - 1
+_BRIDGE_NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+# The settings compared between the task and the network, in diff order.
+COMPARED_KEYS = (
+    "subnet",
+    "gateway",
+    "ip_range",
+    "aux_addresses",
+    "ipv6_subnet",
+    "ipv6_gateway",
+    "bridge_name",
+    "driver_options",
+    "internal",
+    "enable_ipv6",
+    "labels",
+)
+# Dicts compared as a subset: keys the task does not name are left alone.
+SUBSET_KEYS = ("driver_options", "labels")
+
+
+def _network(option, value, version):
+    try:
+        net = ipaddress.ip_network(str(value), strict=True)
+    except ValueError as exc:
+        raise DcosError(f'{option}: "{value}" is not a valid CIDR ({exc})') from exc
+    if net.version != version:
+        raise DcosError(f'{option}: "{value}" is not an IPv{version} CIDR')
+    return net
+
+
+def _address(option, value, subnet, subnet_option):
+    try:
+        addr = ipaddress.ip_address(str(value))
+    except ValueError as exc:
+        raise DcosError(f'{option}: "{value}" is not a valid IP address') from exc
+    if subnet is None or addr not in subnet:
+        raise DcosError(f"{option}: {addr} is outside {subnet_option} {subnet}")
+    if subnet.version == 4 and subnet.prefixlen < 31 and addr in (subnet.network_address, subnet.broadcast_address):
+        raise DcosError(f"{option}: {addr} is the network or broadcast address of {subnet_option} {subnet}")
+    return addr
+
+
+def docker_string(value):
+    """Docker's spelling of an option value (Go wants ``true``/``false``, not Python's)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def wanted_network(params):
+    """Validate the task's settings and return them normalised, keyed like :func:`network_view`.
+
+    Only the settings the task gives are in the result (unset means "leave as it is"), except
+    ``aux_addresses``, which holds ``default_gateway`` and ``aux_addresses`` merged.
+    Raises :class:`DcosError` naming the option at fault; nothing has been sent to Docker then.
+    """
+    name = params.get("name")
+    if not name or not str(name).strip():
+        raise DcosError("name: must not be empty")
+    wanted = {}
+    subnet, ipv6_subnet = _wanted_segments(params, wanted)
+    gateway = _wanted_gateways(params, wanted, subnet, ipv6_subnet)
+    _wanted_aux(params, wanted, subnet, ipv6_subnet, gateway)
+    _wanted_driver(params, wanted)
+    if params.get("labels") is not None:
+        wanted["labels"] = {str(k): docker_string(v) for k, v in params["labels"].items()}
+    return wanted
+
+
+def _wanted_segments(params, wanted):
+    subnet = ipv6_subnet = None
+    if params.get("subnet") is not None:
+        subnet = _network("subnet", params["subnet"], 4)
+        wanted["subnet"] = str(subnet)
+    enable_ipv6 = params.get("enable_ipv6")
+    if params.get("ipv6_subnet") is not None:
+        if enable_ipv6 is False:
+            raise DcosError("ipv6_subnet: given while enable_ipv6 is false")
+        ipv6_subnet = _network("ipv6_subnet", params["ipv6_subnet"], 6)
+        wanted["ipv6_subnet"] = str(ipv6_subnet)
+        enable_ipv6 = True
+    elif enable_ipv6:
+        raise DcosError("enable_ipv6: needs ipv6_subnet (the IPv6 segment of the network)")
+    if enable_ipv6 is not None:
+        wanted["enable_ipv6"] = bool(enable_ipv6)
+    if params.get("ip_range") is not None:
+        ip_range = _network("ip_range", params["ip_range"], 4)
+        if subnet is None or not ip_range.subnet_of(subnet):
+            raise DcosError(f"ip_range: {ip_range} is not inside subnet {subnet}")
+        wanted["ip_range"] = str(ip_range)
+    return subnet, ipv6_subnet
+
+
+def _wanted_gateways(params, wanted, subnet, ipv6_subnet):
+    gateway = None
+    if params.get("gateway") is not None:
+        gateway = _address("gateway", params["gateway"], subnet, "subnet")
+        wanted["gateway"] = str(gateway)
+    if params.get("ipv6_gateway") is not None:
+        wanted["ipv6_gateway"] = str(_address("ipv6_gateway", params["ipv6_gateway"], ipv6_subnet, "ipv6_subnet"))
+    return gateway
+
+
+def _wanted_aux(params, wanted, subnet, ipv6_subnet, gateway):
+    aux = {}
+    for key, value in (params.get("aux_addresses") or {}).items():
+        if not str(key).strip():
+            raise DcosError("aux_addresses: names must not be empty")
+        text = str(value)
+        if ":" in text:
+            aux[str(key)] = str(_address(f"aux_addresses.{key}", text, ipv6_subnet, "ipv6_subnet"))
+        else:
+            aux[str(key)] = str(_address(f"aux_addresses.{key}", text, subnet, "subnet"))
+    default_gateway = params.get("default_gateway")
+    if default_gateway is not None:
+        aux[DEFAULT_GATEWAY_AUX] = _wanted_router(default_gateway, subnet, gateway, aux)
+    for key, value in aux.items():
+        if gateway is not None and value == str(gateway):
+            raise DcosError(f"aux_addresses.{key}: {value} is the gateway (the bridge's own address)")
+    if aux or params.get("aux_addresses") is not None:
+        wanted["aux_addresses"] = aux
+    if params.get("internal") is not None:
+        wanted["internal"] = bool(params["internal"])
+        if wanted["internal"] and DEFAULT_GATEWAY_AUX in aux:
+            raise DcosError("default_gateway: Docker refuses a default gateway on an internal network")
+
+
+def _wanted_router(default_gateway, subnet, gateway, aux):
+    router = _address("default_gateway", default_gateway, subnet, "subnet")
+    if gateway is None:
+        raise DcosError(
+            "default_gateway: needs gateway (the host's own address on the bridge; "
+            "without it Docker takes the first address of the subnet for the bridge)"
+        )
+    if router == gateway:
+        raise DcosError(
+            f"gateway and default_gateway are both {router}: gateway is the host's own address on "
+            "the bridge (Docker assigns it to the bridge device), default_gateway is the router the "
+            "containers route through; they must differ"
+        )
+    if DEFAULT_GATEWAY_AUX in aux and aux[DEFAULT_GATEWAY_AUX] != str(router):
+        raise DcosError(
+            f"aux_addresses.{DEFAULT_GATEWAY_AUX} ({aux[DEFAULT_GATEWAY_AUX]}) differs from "
+            f"default_gateway ({router}); give one of them"
+        )
+    return str(router)
+
+
+def _wanted_driver(params, wanted):
+    driver_options = {str(k): docker_string(v) for k, v in (params.get("driver_options") or {}).items()}
+    bridge_name = params.get("bridge_name")
+    if bridge_name is not None:
+        if not (0 < len(bridge_name) <= BRIDGE_NAME_MAX) or not _BRIDGE_NAME_RE.match(bridge_name):
+            raise DcosError(
+                f'bridge_name: "{bridge_name}" is not a valid interface name '
+                f"(1 to {BRIDGE_NAME_MAX} characters among letters, digits, '_', '.', ':', '-')"
+            )
+        if driver_options.get(BRIDGE_NAME_OPTION, bridge_name) != bridge_name:
+            raise DcosError(f"driver_options.{BRIDGE_NAME_OPTION} differs from bridge_name; give one of them")
+        wanted["bridge_name"] = bridge_name
+    elif BRIDGE_NAME_OPTION in driver_options:
+        wanted["bridge_name"] = driver_options[BRIDGE_NAME_OPTION]
+    driver_options.pop(BRIDGE_NAME_OPTION, None)
+    if params.get("driver_options") is not None:
+        wanted["driver_options"] = driver_options
+
+
+def _normal_ip(value):
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return str(ipaddress.ip_network(value, strict=False))
+
+
+def network_view(inspect):
+    """``docker network inspect`` of a network, in the shape of :func:`wanted_network` (or None)."""
+    if not inspect:
+        return None
+    view = {
+        "subnet": None,
+        "gateway": None,
+        "ip_range": None,
+        "aux_addresses": {},
+        "ipv6_subnet": None,
+        "ipv6_gateway": None,
+        "internal": bool(inspect.get("Internal")),
+        "enable_ipv6": bool(inspect.get("EnableIPv6")),
+        "labels": dict(inspect.get("Labels") or {}),
+    }
+    for config in (inspect.get("IPAM") or {}).get("Config") or []:
+        subnet = _normal_ip(config.get("Subnet"))
+        if subnet is None:
+            continue
+        v6 = ":" in subnet
+        prefix = "ipv6_" if v6 else ""
+        view[prefix + "subnet"] = subnet
+        view[prefix + "gateway"] = _normal_ip(config.get("Gateway"))
+        if not v6:
+            view["ip_range"] = _normal_ip(config.get("IPRange"))
+        for key, value in (config.get("AuxiliaryAddresses") or {}).items():
+            view["aux_addresses"][key] = _normal_ip(value)
+    options = dict(inspect.get("Options") or {})
+    view["bridge_name"] = options.pop(BRIDGE_NAME_OPTION, None) or "br-" + inspect.get("Id", "")[:12]
+    view["driver_options"] = options
+    return view
+
+
+def differences(wanted, current):
+    """``[(key, before, after)]`` for each wanted setting the network does not have."""
+    found = []
+    for key in COMPARED_KEYS:
+        if key not in wanted:
+            continue
+        after = wanted[key]
+        before = current.get(key)
+        if key in SUBSET_KEYS:
+            before = {k: before[k] for k in after if k in (before or {})}
+        if before != after:
+            found.append((key, before, after))
+    return found
+
+
+def create_arguments(name, wanted):
+    """Keyword arguments of ``APIClient.create_network`` for the wanted network."""
+    pool = {"Subnet": wanted["subnet"]}
+    if wanted.get("ip_range"):
+        pool["IPRange"] = wanted["ip_range"]
+    if wanted.get("gateway"):
+        pool["Gateway"] = wanted["gateway"]
+    pools = [pool]
+    if wanted.get("ipv6_subnet"):
+        pool6 = {"Subnet": wanted["ipv6_subnet"]}
+        if wanted.get("ipv6_gateway"):
+            pool6["Gateway"] = wanted["ipv6_gateway"]
+        pools.append(pool6)
+    for key, value in (wanted.get("aux_addresses") or {}).items():
+        target = pools[1] if ":" in value else pools[0]
+        target.setdefault("AuxiliaryAddresses", {})[key] = value
+    options = dict(wanted.get("driver_options") or {})
+    if wanted.get("bridge_name"):
+        options[BRIDGE_NAME_OPTION] = wanted["bridge_name"]
+    return {
+        "name": name,
+        "driver": "bridge",
+        "options": options,
+        # The CLI sends the IPAM driver and empty options explicitly; so do we, so that both
+        # inspect the same.
+        "ipam": {"Driver": "default", "Config": pools, "Options": {}},
+        "check_duplicate": True,
+        "internal": bool(wanted.get("internal")),
+        "labels": dict(wanted.get("labels") or {}),
+        "enable_ipv6": bool(wanted.get("enable_ipv6")),
+    }
+
+
+def attached_containers(inspect):
+    """Names of the containers attached to the network, sorted."""
+    containers = (inspect or {}).get("Containers") or {}
+    return sorted(info.get("Name") or cid[:12] for cid, info in containers.items())
+
+
+class BridgeNetworkManager:
+    """Plans and applies one bridge network. ``client`` is a Docker SDK ``APIClient``."""
+
+    def __init__(self, client, params, check_mode=False):
+        self.client = client
+        self.params = params
+        self.name = params["name"]
+        self.force = bool(params.get("force"))
+        self.check_mode = check_mode
+        self.plan = ChangePlan()
+
+    # -- engine access -------------------------------------------------------------------------
+    def _call(self, what, func, *args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except docker_errors.DockerException as exc:
+            raise DcosError(f"{what}: {api_error_text(exc)}") from exc
+
+    def inspect(self):
+        """The network named exactly ``name`` (the engine's name filter matches substrings)."""
+        found = self._call(f"list networks named {self.name}", self.client.networks, names=[self.name])
+        for net in found:
+            if net.get("Name") == self.name:
+                return self._call(f"inspect network {self.name}", self.client.inspect_network, net["Id"])
+        return None
+
+    def _remove(self, inspect, containers):
+        for cid, info in sorted(((inspect or {}).get("Containers") or {}).items()):
+            self._call(
+                f"disconnect {info.get('Name') or cid} from network {self.name}",
+                self.client.disconnect_container_from_network,
+                cid,
+                inspect["Id"],
+                force=True,
+            )
+        self._call(f"remove network {self.name}", self.client.remove_network, inspect["Id"])
+
+    def _create(self, wanted):
+        arguments = create_arguments(self.name, wanted)
+        self._call(f"create network {self.name}", self.client.create_network, **arguments)
+
+    # -- states --------------------------------------------------------------------------------
+    def _refuse(self, why, containers, extra):
+        attached = ", ".join(containers) if containers else "none"
+        raise DcosError(
+            f"network {self.name} {why}; set force=true to do it (containers attached, to be disconnected: {attached})",
+            containers=containers,
+            **extra,
+        )
+
+    def present(self):
+        wanted = wanted_network(self.params)
+        if "subnet" not in wanted:
+            raise DcosError("subnet: required with state=present")
+        before_inspect = self.inspect()
+        containers = attached_containers(before_inspect)
+        if before_inspect is None:
+            self.plan.record("exists", False, True)
+            for key in COMPARED_KEYS:
+                if key in wanted:
+                    self.plan.record(key, None, wanted[key])
+            self.plan.action(f"create network {self.name}")
+            if not self.check_mode:
+                self._create(wanted)
+        else:
+            found = differences(wanted, network_view(before_inspect))
+            if found:
+                if not self.force:
+                    changed = ", ".join(key for key, _before, _after in found)
+                    self._refuse(
+                        f"differs from the task ({changed}) and Docker cannot change a network in place: "
+                        "it must be recreated",
+                        containers,
+                        {
+                            "differences": [key for key, _b, _a in found],
+                            "diff": {
+                                "before": {k: b for k, b, _a in found},
+                                "after": {k: a for k, _b, a in found},
+                            },
+                        },
+                    )
+                for key, before, after in found:
+                    self.plan.record(key, before, after)
+                # The network is recreated from the task: settings the task leaves unset go back
+                # to Docker's defaults, so build the new one from the task alone.
+                for container in containers:
+                    self.plan.action(f"disconnect {container} from network {self.name}")
+                self.plan.action(f"remove network {self.name}")
+                self.plan.action(f"create network {self.name}")
+                if not self.check_mode:
+                    self._remove(before_inspect, containers)
+                    self._create(wanted)
+        network = before_inspect if self.check_mode or not self.plan.changed else self.inspect()
+        return self.plan.result(
+            network=network or {},
+            containers=containers,
+            disconnected=containers if self.plan.changed and before_inspect else [],
+        )
+
+    def absent(self):
+        if not self.name or not str(self.name).strip():
+            raise DcosError("name: must not be empty")
+        before_inspect = self.inspect()
+        containers = attached_containers(before_inspect)
+        if before_inspect is not None:
+            if containers and not self.force:
+                self._refuse("has containers attached and would lose them", containers, {})
+            self.plan.record("exists", True, False)
+            for container in containers:
+                self.plan.action(f"disconnect {container} from network {self.name}")
+            self.plan.action(f"remove network {self.name}")
+            if not self.check_mode:
+                self._remove(before_inspect, containers)
+        return self.plan.result(network={}, containers=containers, disconnected=containers)

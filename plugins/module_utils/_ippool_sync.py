@@ -1,0 +1,212 @@
+# Copyright: contributors to pptv.dcos
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Reconcile an IP pool with what Marathon actually runs (``ip_pool`` ``state: synced``).
+
+:func:`app_addresses` reads the addresses an app declares or uses: the Docker parameter ``ip``,
+the label :data:`IP_LABEL`, and for apps on a container network (``networks`` with
+``mode: container``) the addresses its tasks report. :func:`reconcile` is pure: from the pool, its
+allocations, the other pools and Marathon's apps it decides what to record, what to release
+(allocations of apps gone for longer than the grace period), which allocations to mark as missing
+or no longer missing, and which conflicts to report. Conflicts are never fixed here: two apps on
+one address, an app on an address outside every pool, an app on another address than the one it
+holds, an app on a reserved address.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
+from ansible_collections.pptv.dcos.plugins.module_utils._ippool import PoolSpec, netaddr
+
+# The label an app may carry to state its fixed IP (for apps whose IP is set by other means).
+IP_LABEL = "pptv.dcos/ip"
+
+
+def app_addresses(app):
+    """``{ip: [source, ...]}`` of the addresses ``app`` declares or its tasks use (normalised)."""
+    found = []
+    docker = (app.get("container") or {}).get("docker") or {}
+    for parameter in docker.get("parameters") or []:
+        if parameter.get("key") == "ip" and parameter.get("value"):
+            found.append((parameter["value"], "docker parameter ip"))
+    label = (app.get("labels") or {}).get(IP_LABEL)
+    if label:
+        found.append((label, f"label {IP_LABEL}"))
+    if any((network or {}).get("mode") == "container" for network in app.get("networks") or []):
+        for task in app.get("tasks") or []:
+            for address in task.get("ipAddresses") or []:
+                if address.get("ipAddress"):
+                    found.append((address["ipAddress"], "networks (task address)"))
+    result = {}
+    for value, source in found:
+        try:
+            ip = str(netaddr.IPAddress(str(value).strip()))
+        except (netaddr.AddrFormatError, ValueError):
+            ip = f"invalid:{value}"
+        result.setdefault(ip, [])
+        if source not in result[ip]:
+            result[ip].append(source)
+    return result
+
+
+def reconcile(spec, allocations, other_specs, apps, now, grace_period):
+    """Decide the sync of pool ``spec``; returns a dict of the decisions.
+
+    ``allocations``: ``{app_id: {"ip", "allocated_at", "missing_since"?}}`` of this pool;
+    ``other_specs``: the other pools' :class:`PoolSpec`; ``apps``: Marathon's apps (with tasks).
+    Keys: ``record`` [(app_id, ip)], ``release`` {app_id: ip}, ``mark`` {app_id: now},
+    ``unmark`` [app_id], ``pending`` [{app_id, ip, missing_since, release_after}], ``conflicts``.
+    """
+    plan = {"record": [], "release": {}, "mark": {}, "unmark": [], "pending": [], "conflicts": []}
+    owners = {record["ip"]: app for app, record in allocations.items()}
+    users = {}  # ip in this pool -> [app ids using it]
+    app_ids = set()
+    for app in sorted(apps, key=lambda a: a.get("id", "")):
+        app_id = app.get("id")
+        app_ids.add(app_id)
+        mine = {}
+        for ip, sources in app_addresses(app).items():
+            if ip.startswith("invalid:"):
+                plan["conflicts"].append(
+                    _conflict(
+                        "invalid address", ip[8:], [app_id], f"{app_id} declares {ip[8:]!r} ({', '.join(sources)})"
+                    )
+                )
+                continue
+            addr = netaddr.IPAddress(ip)
+            if spec.subnet_of(addr) is None:
+                if not any(other.subnet_of(addr) is not None for other in other_specs):
+                    plan["conflicts"].append(
+                        _conflict(
+                            "outside every pool",
+                            ip,
+                            [app_id],
+                            f"{app_id} uses {ip} ({', '.join(sources)}), outside every pool",
+                        )
+                    )
+                continue
+            mine[ip] = sources
+            users.setdefault(ip, []).append(app_id)
+        _sync_app(plan, spec, allocations, owners, app_id, mine)
+    for ip, using in sorted(users.items()):
+        if len(using) > 1:
+            plan["conflicts"].append(_conflict("shared address", ip, using, f"{' and '.join(using)} all use {ip}"))
+    shared = {ip for ip, using in users.items() if len(using) > 1}
+    plan["record"] = [(app, ip) for app, ip in plan["record"] if ip not in shared]
+    _sync_missing(plan, allocations, app_ids, now, grace_period)
+    return plan
+
+
+def _sync_missing(plan, allocations, app_ids, now, grace_period):
+    """Mark, unmark and release the allocations of apps Marathon no longer has."""
+    for app_id, record in sorted(allocations.items()):
+        since = record.get("missing_since")
+        if app_id in app_ids:
+            if since is not None:
+                plan["unmark"].append(app_id)
+            continue
+        if since is None and grace_period > 0:
+            plan["mark"][app_id] = now
+            since = now
+        if since is None or now - since >= grace_period:
+            plan["release"][app_id] = record["ip"]
+        else:
+            plan["pending"].append(
+                {"app_id": app_id, "ip": record["ip"], "missing_since": since, "release_after": since + grace_period}
+            )
+
+
+def _conflict(kind, ip, app_ids, message):
+    return {"kind": kind, "ip": ip, "app_ids": list(app_ids), "message": message}
+
+
+def _sync_app(plan, spec, allocations, owners, app_id, mine):
+    """Decide one app's addresses inside the pool (``mine``: {ip: sources})."""
+    held = allocations.get(app_id)
+    if not mine:
+        return
+    if len(mine) > 1:
+        plan["conflicts"].append(
+            _conflict("several addresses", sorted(mine)[0], [app_id], f"{app_id} uses {', '.join(sorted(mine))}")
+        )
+        return
+    ip, sources = next(iter(mine.items()))
+    if held is not None:
+        if held["ip"] != ip:
+            plan["conflicts"].append(
+                _conflict(
+                    "address differs", ip, [app_id], f"{app_id} uses {ip} ({', '.join(sources)}) but holds {held['ip']}"
+                )
+            )
+        return
+    owner = owners.get(ip)
+    if owner is not None:
+        plan["conflicts"].append(
+            _conflict("held by another app", ip, [app_id, owner], f"{app_id} uses {ip}, held by {owner}")
+        )
+        return
+    reason = spec.blocked_reason(netaddr.IPAddress(ip))
+    if reason:
+        plan["conflicts"].append(_conflict("blocked address", ip, [app_id], f"{app_id} uses {ip}, {reason}"))
+        return
+    plan["record"].append((app_id, ip))
+
+
+def sync_pool(store, pool, client, plan_recorder, now, grace_period, check_mode=False):
+    """Run the reconcile of ``pool`` with Marathon (``client``) and apply it unless ``check_mode``.
+
+    ``plan_recorder`` is the manager's ChangePlan. Returns the result keys of state=synced.
+    """
+    data = store.get_pool(pool)
+    if data is None:
+        raise DcosError(f"pool {pool} does not exist (define it with state=present)", pool=pool)
+    spec = PoolSpec.from_dict(pool, data)
+    others = [PoolSpec.from_dict(name, store.get_pool(name)) for name in store.list_pools() if name != pool]
+    others = [other for other in others if other is not None]
+    allocations = store.allocations(pool)
+    apps = client.list_apps(embed=("apps.tasks",))
+    plan = reconcile(spec, allocations, others, apps, now, grace_period)
+    for app_id, ip in plan["record"]:
+        plan_recorder.record(app_id, None, ip)
+        plan_recorder.action(f"record {ip} of {app_id} (used in Marathon) in pool {pool}")
+    for app_id, since in sorted(plan["mark"].items()):
+        plan_recorder.action(f"mark {app_id} missing from Marathon since {since:.0f}")
+    for app_id in plan["unmark"]:
+        plan_recorder.action(f"clear the missing mark of {app_id} (back in Marathon)")
+    for app_id, ip in sorted(plan["release"].items()):
+        plan_recorder.record(app_id, ip, None)
+        plan_recorder.action(f"release {ip} of {app_id} (gone from Marathon) in pool {pool}")
+    conflicts = list(plan["conflicts"])
+    recorded = []
+    if not check_mode:
+        for app_id, ip in plan["record"]:
+            try:
+                store.allocate(pool, [(app_id, ip)])
+                recorded.append(app_id)
+            except DcosError as exc:  # taken meanwhile by another controller
+                conflicts.append(_conflict("record failed", ip, [app_id], exc.msg))
+        marks = dict(plan["mark"])
+        marks.update({app_id: None for app_id in plan["unmark"]})
+        if marks:
+            store.set_missing(pool, marks)
+        if plan["release"]:
+            store.release(pool, sorted(plan["release"]))
+    else:
+        recorded = [app_id for app_id, _ip in plan["record"]]
+    return {
+        "pool": pool,
+        "recorded": [{"app_id": app, "ip": ip} for app, ip in plan["record"] if app in recorded],
+        "released": sorted(plan["release"]),
+        "pending_release": plan["pending"],
+        "conflicts": conflicts,
+        "apps": len(apps),
+    }
+
+
+def synced(manager, client, grace_period, now):
+    """``state: synced`` of an :class:`IpPoolManager`: reconcile its pool with Marathon."""
+    if manager.params.get("app_id") is not None or manager.params.get("app_ids"):
+        raise DcosError("app_id/app_ids: not used with state=synced (every app of Marathon is read)")
+    if grace_period < 0:
+        raise DcosError("grace_period: must be 0 or more seconds")
+    keys = sync_pool(manager.store, manager.pool, client, manager.plan, now, grace_period, manager.check_mode)
+    return manager.plan.result(**keys)

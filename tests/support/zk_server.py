@@ -1,0 +1,116 @@
+# Copyright: contributors to pptv.dcos
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A standalone ZooKeeper from Debian's ``zookeeper`` package, on a free loopback port.
+
+:func:`start_zookeeper` writes its own ``zoo.cfg`` and data directory under ``workdir`` and runs
+``java`` with the class path Debian ships (``/usr/share/java/zookeeper.jar`` names its dependencies
+in its manifest); :meth:`ZooKeeperServer.stop` ends that one process by PID. A server left behind
+by a killed run is recognised by its config path (which carries ``tag``) and stopped first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+JAVA = "/usr/bin/java"
+CLASSPATH = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
+MAIN = "org.apache.zookeeper.server.ZooKeeperServerMain"
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stop_stale(tag):
+    """Stop ZooKeeper servers of earlier runs whose config path contains ``tag``."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(MAIN.encode() == part for part in cmdline) and any(tag.encode() in part for part in cmdline):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry.name), signal.SIGKILL)
+
+
+class ZooKeeperServer:
+    def __init__(self, proc, port, workdir):
+        self.proc = proc
+        self.port = port
+        self.workdir = workdir
+        self.hosts = f"127.0.0.1:{port}"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=15)
+
+
+def _answers(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"srvr")
+            return b"Zookeeper version" in sock.recv(4096)
+    except OSError:
+        return False
+
+
+def start_zookeeper(workdir, tag, timeout=60):
+    """Start a standalone server with its state in ``workdir``; returns a :class:`ZooKeeperServer`."""
+    stop_stale(tag)
+    workdir = Path(workdir)
+    data = workdir / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    config = workdir / "zoo.cfg"
+    config.write_text(
+        "\n".join(
+            [
+                "tickTime=2000",
+                f"dataDir={data}",
+                f"clientPort={port}",
+                "clientPortAddress=127.0.0.1",
+                "maxClientCnxns=200",
+                "admin.enableServer=false",
+                "4lw.commands.whitelist=srvr,ruok",
+                "",
+            ]
+        )
+    )
+    log = open(workdir / "zookeeper.log", "wb")  # noqa: SIM115 - handed to the child process
+    cmd = [
+        JAVA,
+        "-Xmx256m",
+        f"-Dzookeeper.log.dir={workdir}",
+        "-Dzookeeper.root.logger=WARN,CONSOLE",
+        "-cp",
+        CLASSPATH,
+        MAIN,
+        str(config),
+    ]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log.close()
+    server = ZooKeeperServer(proc, port, workdir)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"ZooKeeper exited ({proc.returncode}):\n{(workdir / 'zookeeper.log').read_text()}")
+        if _answers(port):
+            return server
+        time.sleep(0.3)
+    server.stop()
+    raise RuntimeError(f"ZooKeeper did not answer on {server.hosts} within {timeout}s")
