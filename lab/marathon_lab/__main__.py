@@ -30,7 +30,7 @@ def load_config(path, args):
         if value is not None:
             settings[key] = value
     for item in args.set or []:
-        key, _, value = item.partition("=")
+        key, _sep, value = item.partition("=")
         settings[key.strip()] = yaml.safe_load(value)
     return Config(**settings)
 

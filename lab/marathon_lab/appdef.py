@@ -204,210 +204,276 @@ def _legacy_network(container, body):
     return []
 
 
-def normalise(body, service_ports=None):
-    """Validate ``body`` (already type-checked, with a canonical ``id``) and return the stored form.
+class _Normaliser:
+    """One pass over an app body; ``details`` collects every 422 problem before failing."""
 
-    ``service_ports`` is a callable ``(wanted_or_0) -> port`` that allocates service ports.
-    """
-    app = {k: copy.deepcopy(v) for k, v in body.items() if k not in _RUNTIME_FIELDS and v is not None}
-    details = []
+    def __init__(self, body, service_ports):
+        self.app = {k: copy.deepcopy(v) for k, v in body.items() if k not in _RUNTIME_FIELDS and v is not None}
+        self.service_ports = service_ports
+        self.details = []
+        self.legacy_networks = _legacy_network(self.app.get("container"), self.app)
+        self.host_mode = True
 
-    def err(path, message):
-        details.append({"path": path, "errors": [message]})
+    def err(self, path, message):
+        self.details.append({"path": path, "errors": [message]})
 
-    container = app.get("container")
-    networks = app.get("networks")
-    legacy_networks = _legacy_network(container, app)
-    app.pop("ipAddress", None)
-    if container is not None:
-        container = dict(container)
+    def run(self):
+        self.app.pop("ipAddress", None)
+        self.container()
+        self.networks()
+        self.ports()
+        uris = self.app.pop("uris", None)
+        if uris is not None and "fetch" not in self.app:
+            self.app["fetch"] = [{"uri": u, "extract": True, "executable": False, "cache": False} for u in uris]
+        self.scalars()
+        self.health_checks()
+        parent = self.app.get("id", "/").rsplit("/", 1)[0] or "/"
+        self.app["dependencies"] = [
+            canonical_id(d, parent) for d in self.app.get("dependencies") or [] if isinstance(d, str)
+        ]
+        if self.details:
+            raise ValidationFailed(self.details)
+        app = self.app
+        for key, value in DEFAULTS.items():
+            app.setdefault(key, copy.deepcopy(value))
+        for key in ("cpus", "mem", "disk", "backoffFactor"):
+            app[key] = float(app[key])
+        for key in ("instances", "gpus", "backoffSeconds", "maxLaunchDelaySeconds"):
+            app[key] = int(app[key])
+        return app
+
+    def container(self):
+        if self.app.get("container") is None:
+            return
+        container = dict(self.app["container"])
         container.setdefault("type", "DOCKER")
-        docker = container.get("docker")
-        if docker is not None:
-            docker = dict(docker)
-            docker.pop("network", None)
-            legacy_mappings = docker.pop("portMappings", None)
-            if legacy_mappings is not None and "portMappings" not in container:
-                container["portMappings"] = legacy_mappings
-            docker.setdefault("forcePullImage", False)
-            docker.setdefault("privileged", False)
-            docker.setdefault("parameters", [])
-            if not docker.get("image"):
-                err("/container/docker/image", "must not be empty")
-            params = docker.get("parameters")
-            if not isinstance(params, list):
-                err("/container/docker/parameters", "error.expected.jsarray")
-            else:
-                for index, param in enumerate(params):
-                    if not isinstance(param, dict) or not isinstance(param.get("key"), str) or "value" not in param:
-                        err(f"/container/docker/parameters({index})", "must have a string key and a value")
-            container["docker"] = docker
+        if container.get("docker") is not None:
+            container["docker"] = self.docker(container, dict(container["docker"]))
         elif container["type"] == "DOCKER":
-            err("/container/docker", "must not be empty")
+            self.err("/container/docker", "must not be empty")
         if container["type"] not in ("DOCKER", "MESOS"):
-            err("/container/type", "error.expected.validenumvalue")
+            self.err("/container/type", "error.expected.validenumvalue")
         container.setdefault("volumes", [])
         for index, volume in enumerate(container["volumes"]):
             if not isinstance(volume, dict) or not volume.get("containerPath"):
-                err(f"/container/volumes({index})/containerPath", "must not be empty")
+                self.err(f"/container/volumes({index})/containerPath", "must not be empty")
             elif volume.get("mode", "RW") not in ("RW", "RO"):
-                err(f"/container/volumes({index})/mode", "error.expected.validenumvalue")
-        app["container"] = container
-    if networks is None:
-        networks = legacy_networks if legacy_networks is not None else [{"mode": "host"}]
-    if not networks:
-        networks = [{"mode": "host"}]
-    for index, network in enumerate(networks):
-        mode = network.get("mode", "container") if isinstance(network, dict) else None
-        if mode not in NETWORK_MODES:
-            err(f"/networks({index})/mode", "error.expected.validenumvalue")
-        elif isinstance(network, dict):
-            network["mode"] = mode
-    app["networks"] = networks
-    host_mode = all(isinstance(n, dict) and n.get("mode") == "host" for n in networks)
-    if len(networks) > 1 and any(isinstance(n, dict) and n.get("mode") == "host" for n in networks):
-        err("/networks", "host networking may not be combined with other networks")
+                self.err(f"/container/volumes({index})/mode", "error.expected.validenumvalue")
+        self.app["container"] = container
 
-    # Ports: legacy `ports` -> portDefinitions; bridge/container apps use container.portMappings.
-    ports = app.pop("ports", None)
-    if ports is not None and "portDefinitions" not in app:
-        app["portDefinitions"] = [{"port": p, "protocol": "tcp"} for p in ports]
-    if host_mode:
-        if container is not None and container.get("portMappings"):
-            err("/container/portMappings", "Port mappings are only allowed with container or bridge networking")
+    def docker(self, container, docker):
+        docker.pop("network", None)
+        legacy_mappings = docker.pop("portMappings", None)
+        if legacy_mappings is not None and "portMappings" not in container:
+            container["portMappings"] = legacy_mappings
+        docker.setdefault("forcePullImage", False)
+        docker.setdefault("privileged", False)
+        docker.setdefault("parameters", [])
+        if not docker.get("image"):
+            self.err("/container/docker/image", "must not be empty")
+        params = docker.get("parameters")
+        if not isinstance(params, list):
+            self.err("/container/docker/parameters", "error.expected.jsarray")
+            return docker
+        for index, param in enumerate(params):
+            if not isinstance(param, dict) or not isinstance(param.get("key"), str) or "value" not in param:
+                self.err(f"/container/docker/parameters({index})", "must have a string key and a value")
+        return docker
+
+    def networks(self):
+        networks = self.app.get("networks")
+        if networks is None:
+            networks = self.legacy_networks
+        if not networks:
+            networks = [{"mode": "host"}]
+        for index, network in enumerate(networks):
+            mode = network.get("mode", "container") if isinstance(network, dict) else None
+            if mode not in NETWORK_MODES:
+                self.err(f"/networks({index})/mode", "error.expected.validenumvalue")
+            else:
+                network["mode"] = mode
+        self.app["networks"] = networks
+        modes = [n.get("mode") for n in networks if isinstance(n, dict)]
+        self.host_mode = all(m == "host" for m in modes)
+        if len(networks) > 1 and "host" in modes:
+            self.err("/networks", "host networking may not be combined with other networks")
+
+    def ports(self):
+        """Legacy ``ports`` become portDefinitions; bridge/container apps use container.portMappings."""
+        app = self.app
+        ports = app.pop("ports", None)
+        if ports is not None and "portDefinitions" not in app:
+            app["portDefinitions"] = [{"port": p, "protocol": "tcp"} for p in ports]
+        if self.host_mode:
+            self.port_definitions()
+        else:
+            self.port_mappings()
+
+    def port_definitions(self):
+        app = self.app
+        container = app.get("container")
         if container is not None:
+            if container.get("portMappings"):
+                self.err(
+                    "/container/portMappings", "Port mappings are only allowed with container or bridge networking"
+                )
             container.pop("portMappings", None)
         if "portDefinitions" not in app:
             app["portDefinitions"] = [{"port": 0, "protocol": "tcp", "name": "default"}]
         definitions = []
-        for index, item in enumerate(app["portDefinitions"]):
-            if not isinstance(item, dict) or not isinstance(item.get("port", 0), int):
-                err(f"/portDefinitions({index})/port", "error.expected.jsnumber")
+        for index, raw in enumerate(app["portDefinitions"]):
+            if not isinstance(raw, dict) or not isinstance(raw.get("port", 0), int):
+                self.err(f"/portDefinitions({index})/port", "error.expected.jsnumber")
                 continue
-            item = dict(item)
-            item.setdefault("port", 0)
-            item.setdefault("protocol", "tcp")
-            item.setdefault("labels", {})
-            if service_ports is not None:
-                item["port"] = service_ports(item["port"])
+            item = {"port": 0, "protocol": "tcp", "labels": {}}
+            item.update(raw)
+            if self.service_ports is not None:
+                item["port"] = self.service_ports(item["port"])
             definitions.append(item)
         app["portDefinitions"] = definitions
-    else:
-        if app.get("portDefinitions") and legacy_networks is None:
-            err("/portDefinitions", "Port definitions must be empty when using container networking")
+
+    def port_mappings(self):
+        app = self.app
+        if app.get("portDefinitions") and self.legacy_networks is None:
+            self.err("/portDefinitions", "Port definitions must be empty when using container networking")
         # With the 1.4 network fields, 1.5+ normalisation drops port definitions instead.
         app["portDefinitions"] = []
-        if container is None:
-            container = {"type": "MESOS", "volumes": []}
-            app["container"] = container
+        container = app.setdefault("container", {"type": "MESOS", "volumes": []})
         mappings = container.get("portMappings")
         if mappings is None:
             mappings = [{"containerPort": 0, "hostPort": 0, "protocol": "tcp", "name": "default"}]
+        bridge = "container/bridge" in [n.get("mode") for n in app["networks"]]
         fixed = []
-        for index, item in enumerate(mappings):
-            if not isinstance(item, dict):
-                err(f"/container/portMappings({index})", "error.expected.jsobject")
+        for index, raw in enumerate(mappings):
+            if not isinstance(raw, dict):
+                self.err(f"/container/portMappings({index})", "error.expected.jsobject")
                 continue
-            item = dict(item)
-            item.setdefault("containerPort", 0)
-            item.setdefault("protocol", "tcp")
-            item.setdefault("servicePort", 0)
-            item.setdefault("labels", {})
-            if "hostPort" not in item and "container/bridge" in [n.get("mode") for n in networks]:
+            item = {"containerPort": 0, "protocol": "tcp", "servicePort": 0, "labels": {}}
+            item.update(raw)
+            if "hostPort" not in item and bridge:
                 item["hostPort"] = 0
-            if service_ports is not None:
-                item["servicePort"] = service_ports(item["servicePort"])
+            if self.service_ports is not None:
+                item["servicePort"] = self.service_ports(item["servicePort"])
             fixed.append(item)
         container["portMappings"] = fixed
 
-    uris = app.pop("uris", None)
-    if uris is not None and "fetch" not in app:
-        app["fetch"] = [{"uri": u, "extract": True, "executable": False, "cache": False} for u in uris]
+    def scalars(self):
+        app = self.app
+        container = app.get("container")
+        has_cmd, has_args = bool(app.get("cmd")), bool(app.get("args"))
+        if not (has_cmd != has_args or (container and container.get("docker"))):
+            self.err("/", "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'.")
+        for key in ("instances", "gpus", "backoffSeconds", "maxLaunchDelaySeconds"):
+            if key in app and app[key] < 0:
+                self.err("/" + key, f"got {app[key]}, expected 0 or more")
+        for key in ("cpus", "mem", "disk"):
+            if key in app and app[key] < 0:
+                self.err("/" + key, f"got {app[key]}, expected 0.0 or more")
+        if "backoffFactor" in app and app["backoffFactor"] < 1:
+            self.err("/backoffFactor", f"got {app['backoffFactor']}, expected 1.0 or more")
+        if app.get("upgradeStrategy") is not None:
+            self.upgrade_strategy()
+        if app.get("killSelection", "YOUNGEST_FIRST") not in KILL_SELECTIONS:
+            self.err("/killSelection", "error.expected.validenumvalue")
+        for key, value in (app.get("env") or {}).items():
+            if not isinstance(value, (str, dict)):
+                self.err(f"/env/{key}", "error.expected.jsstring")
+        for key, value in (app.get("labels") or {}).items():
+            if not isinstance(value, str):
+                self.err(f"/labels/{key}", "error.expected.jsstring")
 
-    has_cmd = bool(app.get("cmd"))
-    has_args = bool(app.get("args"))
-    if not (has_cmd != has_args or (container and container.get("docker"))):
-        err("/", "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'.")
-
-    for key in ("instances", "gpus", "backoffSeconds", "maxLaunchDelaySeconds"):
-        if key in app and app[key] < 0:
-            err("/" + key, f"got {app[key]}, expected 0 or more")
-    for key in ("cpus", "mem", "disk"):
-        if key in app and app[key] < 0:
-            err("/" + key, f"got {app[key]}, expected 0.0 or more")
-    if "backoffFactor" in app and app["backoffFactor"] < 1:
-        err("/backoffFactor", f"got {app['backoffFactor']}, expected 1.0 or more")
-    strategy = app.get("upgradeStrategy")
-    if strategy is not None:
-        strategy = dict(DEFAULTS["upgradeStrategy"], **strategy)
+    def upgrade_strategy(self):
+        strategy = dict(DEFAULTS["upgradeStrategy"], **self.app["upgradeStrategy"])
         for key in ("minimumHealthCapacity", "maximumOverCapacity"):
             value = strategy.get(key)
             if not _type_ok(value, float):
-                err(f"/upgradeStrategy/{key}", "error.expected.jsnumber")
+                self.err(f"/upgradeStrategy/{key}", "error.expected.jsnumber")
             elif value > 1:
-                err(f"/upgradeStrategy/{key}", "is greater than 1")
+                self.err(f"/upgradeStrategy/{key}", "is greater than 1")
             elif value < 0:
-                err(f"/upgradeStrategy/{key}", "is less than 0")
+                self.err(f"/upgradeStrategy/{key}", "is less than 0")
             else:
                 strategy[key] = float(value)
-        app["upgradeStrategy"] = strategy
-    if app.get("killSelection", "YOUNGEST_FIRST") not in KILL_SELECTIONS:
-        err("/killSelection", "error.expected.validenumvalue")
-    for key, value in (app.get("env") or {}).items():
-        if not isinstance(value, (str, dict)):
-            err(f"/env/{key}", "error.expected.jsstring")
-    for key, value in (app.get("labels") or {}).items():
-        if not isinstance(value, str):
-            err(f"/labels/{key}", "error.expected.jsstring")
+        self.app["upgradeStrategy"] = strategy
 
-    port_count = len(app["portDefinitions"]) if host_mode else len((container or {}).get("portMappings") or [])
-    checks = []
-    for index, check in enumerate(app.get("healthChecks") or []):
-        if not isinstance(check, dict):
-            err(f"/healthChecks({index})", "error.expected.jsobject")
-            continue
-        check = dict(check)
+    def health_checks(self):
+        app = self.app
+        if self.host_mode:
+            port_count = len(app["portDefinitions"])
+        else:
+            port_count = len((app.get("container") or {}).get("portMappings") or [])
+        checks = []
+        for index, raw in enumerate(app.get("healthChecks") or []):
+            if not isinstance(raw, dict):
+                self.err(f"/healthChecks({index})", "error.expected.jsobject")
+                continue
+            check = self.health_check(index, dict(raw), port_count)
+            if check is not None:
+                checks.append(check)
+        app["healthChecks"] = checks
+
+    def health_check(self, index, check, port_count):
+        path = f"/healthChecks({index})"
         protocol = check.setdefault("protocol", "HTTP")
         if protocol not in HEALTH_PROTOCOLS:
-            err(f"/healthChecks({index})/protocol", "error.expected.validenumvalue")
-            continue
+            self.err(f"{path}/protocol", "error.expected.validenumvalue")
+            return None
         for key, default in HEALTH_DEFAULTS.items():
-            if key == "delaySeconds" and not protocol.startswith("MESOS") and protocol != "COMMAND":
-                continue
-            check.setdefault(key, default)
+            if key != "delaySeconds" or protocol.startswith("MESOS") or protocol == "COMMAND":
+                check.setdefault(key, default)
         if protocol == "COMMAND":
             command = check.get("command")
             if not isinstance(command, dict) or not command.get("value"):
-                err(f"/healthChecks({index})/command", "must not be empty")
+                self.err(f"{path}/command", "must not be empty")
         else:
-            if "port" not in check:
-                check.setdefault("portIndex", 0)
-            if "portIndex" in check and check["portIndex"] >= port_count:
-                err(
-                    f"/healthChecks({index})",
-                    "Health check port indices must address an element of the ports array or container port mappings.",
-                )
-            if protocol in ("HTTP", "HTTPS", "MESOS_HTTP", "MESOS_HTTPS"):
-                check.setdefault("path", "/")
-            if protocol in ("HTTP", "HTTPS"):
-                check.setdefault("ignoreHttp1xx", False)
-            if protocol.startswith("MESOS"):
-                check.setdefault("ipProtocol", "IPv4")
+            self.network_check(path, check, protocol, port_count)
         for key in ("gracePeriodSeconds", "intervalSeconds", "timeoutSeconds", "maxConsecutiveFailures"):
             if key in check and (not _type_ok(check[key], float) or check[key] < 0):
-                err(f"/healthChecks({index})/{key}", "got negative or non-numeric value, expected 0 or more")
-        checks.append(check)
-    app["healthChecks"] = checks
+                self.err(f"{path}/{key}", "got negative or non-numeric value, expected 0 or more")
+        return check
 
-    if details:
-        raise ValidationFailed(details)
-    for key, value in DEFAULTS.items():
-        app.setdefault(key, copy.deepcopy(value))
-    for key in ("cpus", "mem", "disk", "backoffFactor"):
-        app[key] = float(app[key])
-    for key in ("instances", "gpus", "backoffSeconds", "maxLaunchDelaySeconds"):
-        app[key] = int(app[key])
-    return app
+    def network_check(self, path, check, protocol, port_count):
+        """HTTP(S)/TCP checks, Marathon- or Mesos-side: they need a port."""
+        if "port" not in check:
+            check.setdefault("portIndex", 0)
+        if "portIndex" in check and check["portIndex"] >= port_count:
+            self.err(
+                path,
+                "Health check port indices must address an element of the ports array or container port mappings.",
+            )
+        if "HTTP" in protocol:
+            check.setdefault("path", "/")
+        if protocol in ("HTTP", "HTTPS"):
+            check.setdefault("ignoreHttp1xx", False)
+        if protocol.startswith("MESOS"):
+            check.setdefault("ipProtocol", "IPv4")
+
+
+def normalise(body, service_ports=None):
+    """Validate ``body`` (already type-checked, with a canonical ``id``) and return the stored form.
+
+    ``service_ports`` is a callable ``(wanted_or_0) -> port`` that allocates service ports.
+    Raises :class:`ValidationFailed` (422) listing every problem found.
+    """
+    return _Normaliser(body, service_ports).run()
+
+
+OMIT_EMPTY = ("args", "constraints", "dependencies", "env", "fetch", "healthChecks", "readinessChecks", "secrets")
+
+
+def present(app):
+    """The app as Marathon 1.11 writes it: RAML ``omitEmpty`` fields left out when empty."""
+    data = copy.deepcopy(app)
+    for key in OMIT_EMPTY:
+        if key in data and not data[key]:
+            del data[key]
+    for network in data.get("networks") or []:
+        if isinstance(network, dict) and "labels" in network and not network["labels"]:
+            del network["labels"]
+    for item in data.get("portDefinitions") or []:
+        if isinstance(item, dict) and "labels" in item and not item["labels"]:
+            del item["labels"]
+    return data
 
 
 def config_part(app):

@@ -99,10 +99,14 @@ def ensure_network(client, cfg):
             options={"com.docker.network.bridge.name": net["bridge"]},
             labels={OWNER: owner},
         )
-        print(f"network {net['name']}: created (bridge {net['bridge']}, gateway {net['gateway']}, router {net['router']})")
+        print(
+            f"network {net['name']}: created (bridge {net['bridge']}, gateway {net['gateway']}, router {net['router']})"
+        )
     # The router address lives on the host too, so that the containers' default route works.
     prefix = net["subnet"].split("/")[1]
-    shown = subprocess.run(["ip", "-4", "addr", "show", "dev", net["bridge"]], capture_output=True, text=True, check=False)
+    shown = subprocess.run(
+        ["ip", "-4", "addr", "show", "dev", net["bridge"]], capture_output=True, text=True, check=False
+    )
     if f"{net['router']}/" not in shown.stdout:
         subprocess.run(["ip", "addr", "add", f"{net['router']}/{prefix}", "dev", net["bridge"]], check=False)
 
@@ -146,7 +150,7 @@ def stop_api():
     pid = _read_pid()
     if pid and _pid_alive(pid):
         os.kill(pid, signal.SIGTERM)
-        for _ in range(100):
+        for _attempt in range(100):
             if not _pid_alive(pid):
                 break
             time.sleep(0.1)

@@ -9,7 +9,7 @@ keyword arguments, so that the Marathon -> Docker mapping is testable without an
 
 from __future__ import annotations
 
-import threading
+import contextlib
 
 try:
     import docker
@@ -29,109 +29,146 @@ class LaunchFailed(Exception):
 
 
 def _kv(value, sep="="):
-    key, _, val = str(value).partition(sep)
+    key, _sep, val = str(value).partition(sep)
     return key, val
+
+
+def _flag(value):
+    return value.lower() in ("true", "1", "")
+
+
+def _set_network(opts, _endpoint, value):
+    opts.pop("network", None)
+    opts.pop("network_mode", None)
+    if value in ("host", "none") or value.startswith("container:"):
+        opts["network_mode"] = value
+    else:
+        opts["network"] = value
+
+
+def _ulimit(value):
+    name, val = _kv(value)
+    soft, _sep, hard = val.partition(":")
+    return {"Name": name, "Soft": int(soft), "Hard": int(hard or soft)}
+
+
+# How each `docker run` flag lands in the SDK's create() arguments:
+#   ("set", option, convert)      opts[option] = convert(value)
+#   ("set-add", option, convert)  opts[option].append(convert(value))
+#   ("add", option)               opts[option].append(value)
+#   ("map", option, sep)          opts[option][key] = val, from "key<sep>val"
+#   ("endpoint", field)           the network endpoint's field (ip, mac address)
+#   ("endpoint-add", field)       appended to the endpoint's field (aliases)
+#   a callable                    fn(opts, endpoint, value)
+_PARAMETERS = {
+    "net": _set_network,
+    "network": _set_network,
+    "ip": ("endpoint", "ipv4_address"),
+    "ip6": ("endpoint", "ipv6_address"),
+    "mac-address": ("endpoint", "mac_address"),
+    "network-alias": ("endpoint-add", "aliases"),
+    "net-alias": ("endpoint-add", "aliases"),
+    "dns": ("add", "dns"),
+    "dns-search": ("add", "dns_search"),
+    "dns-opt": ("add", "dns_opt"),
+    "dns-option": ("add", "dns_opt"),
+    "volume": ("add", "volumes"),
+    "v": ("add", "volumes"),
+    "hostname": ("set", "hostname", str),
+    "h": ("set", "hostname", str),
+    "add-host": ("map", "extra_hosts", ":"),
+    "label": ("map", "labels", "="),
+    "l": ("map", "labels", "="),
+    "env": ("map", "environment", "="),
+    "e": ("map", "environment", "="),
+    "log-driver": ("set", "_log_type", str),
+    "log-opt": ("map", "_log_opts", "="),
+    "cap-add": ("add", "cap_add"),
+    "cap-drop": ("add", "cap_drop"),
+    "user": ("set", "user", str),
+    "u": ("set", "user", str),
+    "workdir": ("set", "working_dir", str),
+    "w": ("set", "working_dir", str),
+    "entrypoint": ("set", "entrypoint", str),
+    "name": ("set", "name", str),
+    "security-opt": ("add", "security_opt"),
+    "sysctl": ("map", "sysctls", "="),
+    "tmpfs": ("map", "tmpfs", ":"),
+    "ulimit": ("set-add", "ulimits", _ulimit),
+    "shm-size": ("set", "shm_size", str),
+    "memory-swap": ("set", "memswap_limit", str),
+    "memory-reservation": ("set", "mem_reservation", str),
+    "cpu-shares": ("set", "cpu_shares", int),
+    "cpuset-cpus": ("set", "cpuset_cpus", str),
+    "pids-limit": ("set", "pids_limit", int),
+    "init": ("set", "init", _flag),
+    "read-only": ("set", "read_only", _flag),
+    "stop-signal": ("set", "stop_signal", str),
+    "device": ("add", "devices"),
+    "pid": ("set", "pid_mode", str),
+    "ipc": ("set", "ipc_mode", str),
+    "oom-kill-disable": ("set", "oom_kill_disable", _flag),
+}
+SUPPORTED_PARAMETERS = sorted(_PARAMETERS)
 
 
 def _apply_parameter(key, value, opts, endpoint):
     """Map one ``container.docker.parameters`` entry (a ``docker run --key=value`` flag)."""
+    rule = _PARAMETERS.get(key)
     value = str(value)
-    if key in ("net", "network"):
-        opts.pop("network", None)
-        opts.pop("network_mode", None)
-        if value in ("host", "none") or value.startswith("container:"):
-            opts["network_mode"] = value
-        else:
-            opts["network"] = value
-    elif key == "ip":
-        endpoint["ipv4_address"] = value
-    elif key == "ip6":
-        endpoint["ipv6_address"] = value
-    elif key in ("network-alias", "net-alias"):
-        endpoint.setdefault("aliases", []).append(value)
-    elif key == "mac-address":
-        endpoint["mac_address"] = value
-    elif key == "dns":
-        opts.setdefault("dns", []).append(value)
-    elif key == "dns-search":
-        opts.setdefault("dns_search", []).append(value)
-    elif key in ("dns-opt", "dns-option"):
-        opts.setdefault("dns_opt", []).append(value)
-    elif key in ("volume", "v"):
-        opts.setdefault("volumes", []).append(value)
-    elif key in ("hostname", "h"):
-        opts["hostname"] = value
-    elif key == "add-host":
-        host, ip = _kv(value, ":")
-        opts.setdefault("extra_hosts", {})[host] = ip
-    elif key in ("label", "l"):
-        name, val = _kv(value)
-        opts.setdefault("labels", {})[name] = val
-    elif key in ("env", "e"):
-        name, val = _kv(value)
-        opts.setdefault("environment", {})[name] = val
-    elif key == "log-driver":
-        opts["_log_type"] = value
-    elif key == "log-opt":
-        name, val = _kv(value)
-        opts.setdefault("_log_opts", {})[name] = val
-    elif key == "cap-add":
-        opts.setdefault("cap_add", []).append(value)
-    elif key == "cap-drop":
-        opts.setdefault("cap_drop", []).append(value)
-    elif key in ("user", "u"):
-        opts["user"] = value
-    elif key in ("workdir", "w"):
-        opts["working_dir"] = value
-    elif key == "entrypoint":
-        opts["entrypoint"] = value
-    elif key == "name":
-        opts["name"] = value
-    elif key == "security-opt":
-        opts.setdefault("security_opt", []).append(value)
-    elif key == "sysctl":
-        name, val = _kv(value)
-        opts.setdefault("sysctls", {})[name] = val
-    elif key == "tmpfs":
-        path, _, mount_opts = value.partition(":")
-        opts.setdefault("tmpfs", {})[path] = mount_opts
-    elif key == "ulimit":
-        name, val = _kv(value)
-        soft, _, hard = val.partition(":")
-        opts.setdefault("ulimits", []).append({"Name": name, "Soft": int(soft), "Hard": int(hard or soft)})
-    elif key == "shm-size":
-        opts["shm_size"] = value
-    elif key == "memory-swap":
-        opts["memswap_limit"] = value
-    elif key == "memory-reservation":
-        opts["mem_reservation"] = value
-    elif key == "cpu-shares":
-        opts["cpu_shares"] = int(value)
-    elif key == "cpuset-cpus":
-        opts["cpuset_cpus"] = value
-    elif key == "pids-limit":
-        opts["pids_limit"] = int(value)
-    elif key == "init":
-        opts["init"] = value.lower() in ("true", "1", "")
-    elif key == "read-only":
-        opts["read_only"] = value.lower() in ("true", "1", "")
-    elif key == "stop-signal":
-        opts["stop_signal"] = value
-    elif key == "device":
-        opts.setdefault("devices", []).append(value)
-    elif key == "pid":
-        opts["pid_mode"] = value
-    elif key == "ipc":
-        opts["ipc_mode"] = value
-    elif key == "oom-kill-disable":
-        opts["oom_kill_disable"] = value.lower() in ("true", "1", "")
-    else:
+    if rule is None:
         raise LaunchFailed(
             f"Failed to launch container: docker run: unknown flag: --{key} (container.docker.parameters)"
         )
+    if callable(rule):
+        rule(opts, endpoint, value)
+        return
+    kind, option = rule[0], rule[1]
+    try:
+        if kind == "set":
+            opts[option] = rule[2](value)
+        elif kind == "set-add":
+            opts.setdefault(option, []).append(rule[2](value))
+        elif kind == "add":
+            opts.setdefault(option, []).append(value)
+        elif kind == "map":
+            name, val = _kv(value, rule[2])
+            opts.setdefault(option, {})[name] = val
+        elif kind == "endpoint":
+            endpoint[option] = value
+        else:
+            endpoint.setdefault(option, []).append(value)
+    except ValueError as exc:
+        raise LaunchFailed(f"Failed to launch container: docker run: invalid argument {value!r} for --{key}") from exc
 
 
-SUPPORTED_PARAMETERS = ["net", "network", "ip", "ip6", "network-alias", "net-alias", "mac-address", "dns", "dns-search", "dns-opt", "dns-option", "volume", "v", "hostname", "h", "add-host", "label", "l", "env", "e", "log-driver", "log-opt", "cap-add", "cap-drop", "user", "u", "workdir", "w", "entrypoint", "name", "security-opt", "sysctl", "tmpfs", "ulimit", "shm-size", "memory-swap", "memory-reservation", "cpu-shares", "cpuset-cpus", "pids-limit", "init", "read-only", "stop-signal", "device", "pid", "ipc", "oom-kill-disable"]
+def _command_options(app, opts):
+    cmd = app.get("cmd")
+    if cmd:
+        # Mesos runs a shell command as `--entrypoint /bin/sh <image> -c <cmd>`.
+        opts["entrypoint"] = ["/bin/sh", "-c"]
+        opts["command"] = [cmd]
+    elif app.get("args"):
+        opts["command"] = list(app["args"])
+
+
+def _network_options(app, container, host_ports, opts):
+    networks = app.get("networks") or [{"mode": "host"}]
+    mode = networks[0].get("mode")
+    if mode == "host":
+        opts["network_mode"] = "host"
+        return
+    opts["network"] = "bridge" if mode == "container/bridge" else networks[0].get("name") or "bridge"
+    ports = {}
+    for mapping in container.get("portMappings") or []:
+        protocol = mapping.get("protocol", "tcp")
+        container_port = mapping.get("containerPort") or 0
+        host_port = host_ports.get((container_port, protocol))
+        if host_port:
+            for proto in protocol.split(","):
+                ports[f"{container_port or host_port}/{proto}"] = host_port
+    if ports:
+        opts["ports"] = ports
 
 
 def run_options(app, task, env, labels, host_ports):
@@ -140,48 +177,25 @@ def run_options(app, task, env, labels, host_ports):
     ``host_ports`` maps ``(containerPort, protocol)`` to the host port given to the task (bridge).
     Raises :class:`LaunchFailed` for a parameter Mesos/Docker would reject.
     """
+    del task  # the task's identity travels in env and labels
     container = app.get("container") or {}
     dock = container.get("docker") or {}
     opts = {
         "image": dock.get("image"),
         "environment": dict(env),
         "labels": dict(labels),
-        "detach": True,
         "cpu_shares": max(2, int(float(app.get("cpus", 1)) * 1024)),
         "mem_limit": f"{max(6, int(float(app.get('mem', 128))))}m",
     }
     if dock.get("privileged"):
         opts["privileged"] = True
-    cmd = app.get("cmd")
-    if cmd:
-        # Mesos runs a shell command as `--entrypoint /bin/sh <image> -c <cmd>`.
-        opts["entrypoint"] = ["/bin/sh", "-c"]
-        opts["command"] = [cmd]
-    elif app.get("args"):
-        opts["command"] = list(app["args"])
-    networks = app.get("networks") or [{"mode": "host"}]
-    mode = networks[0].get("mode")
-    if mode == "host":
-        opts["network_mode"] = "host"
-    elif mode == "container/bridge":
-        opts["network"] = "bridge"
-    else:
-        opts["network"] = networks[0].get("name") or "bridge"
-    if mode != "host":
-        ports = {}
-        for mapping in container.get("portMappings") or []:
-            protocol = mapping.get("protocol", "tcp")
-            container_port = mapping.get("containerPort") or 0
-            host_port = host_ports.get((container_port, protocol))
-            if host_port:
-                for proto in protocol.split(","):
-                    ports[f"{container_port or host_port}/{proto}"] = host_port
-        if ports:
-            opts["ports"] = ports
-    volumes = []
-    for volume in container.get("volumes") or []:
-        if volume.get("hostPath"):
-            volumes.append(f"{volume['hostPath']}:{volume['containerPath']}:{volume.get('mode', 'RW').lower()}")
+    _command_options(app, opts)
+    _network_options(app, container, host_ports, opts)
+    volumes = [
+        f"{v['hostPath']}:{v['containerPath']}:{v.get('mode', 'RW').lower()}"
+        for v in container.get("volumes") or []
+        if v.get("hostPath")
+    ]
     if volumes:
         opts["volumes"] = volumes
     endpoint = {}
@@ -210,7 +224,6 @@ class DockerDriver:
         self.instance = instance
         self.name_prefix = name_prefix
         self.client = client or docker.from_env(timeout=120)
-        self._local = threading.local()
 
     def launch(self, name, opts):
         """Create and start a container; returns its ID. Raises :class:`LaunchFailed`."""
@@ -222,7 +235,6 @@ class DockerDriver:
         if endpoint:
             opts["networking_config"] = {opts["network"]: EndpointConfig(self.client.api._version, **endpoint)}
         opts.setdefault("name", name)
-        opts.pop("detach", None)
         image = opts.pop("image")
         container = None
         try:
@@ -294,18 +306,12 @@ class DockerDriver:
         except NotFound:
             pass
         except APIError:
-            try:
+            with contextlib.suppress(NotFound, APIError):
                 self.client.api.kill(container_id)
-            except (NotFound, APIError):
-                pass
 
     def remove(self, container_id):
-        try:
+        with contextlib.suppress(NotFound, APIError):
             self.client.api.remove_container(container_id, force=True, v=True)
-        except NotFound:
-            pass
-        except APIError:
-            pass
 
     def exec(self, container_id, argv):
         """Run ``argv`` in the container; returns (exit code, output)."""

@@ -8,6 +8,7 @@ rather than silently losing events.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 
@@ -32,10 +33,8 @@ class Subscriber:
                 self.queue.put_nowait(CLOSED)
             except queue.Full:
                 # Make room for the close marker: the stream ends anyway.
-                try:
+                with contextlib.suppress(queue.Empty):
                     self.queue.get_nowait()
-                except queue.Empty:
-                    pass
                 self.queue.put_nowait(CLOSED)
 
 

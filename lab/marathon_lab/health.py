@@ -98,7 +98,7 @@ class HealthChecker:
                 with self.lock:
                     states = self.state.get(task["id"])
                     if states is None or len(states) != len(checks):
-                        states = [{"next": now, "running": False} for _ in checks]
+                        states = [{"next": now, "running": False} for _check in checks]
                         self.state[task["id"]] = states
                     for index, check in enumerate(checks):
                         entry = states[index]

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import queue
@@ -15,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import __version__
+from .appdef import canonical_id, present
+from .core import appdef_ts
 from .errors import ApiError, ValidationFailed
 from .events import CLOSED
 
@@ -22,15 +25,6 @@ LOG = logging.getLogger("marathon_lab.http")
 MARATHON_VERSION = "1.11.24"
 JSON_TYPE = "application/json; charset=utf-8"
 
-APP_ROUTES = [
-    (re.compile(r"^(?P<id>/.+?)/restart$"), "restart"),
-    (re.compile(r"^(?P<id>/.+?)/tasks$"), "tasks"),
-    (re.compile(r"^(?P<id>/.+?)/tasks/(?P<task>[^/]+)$"), "task"),
-    (re.compile(r"^(?P<id>/.+?)/versions$"), "versions"),
-    (re.compile(r"^(?P<id>/.+?)/versions/(?P<version>[^/]+)$"), "version"),
-    (re.compile(r"^(?P<id>/.*?)/\*$"), "group"),
-    (re.compile(r"^(?P<id>/.+?)/?$"), "app"),
-]
 READ_METHODS = ("GET", "HEAD")
 
 
@@ -88,6 +82,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "marathon-lab"
     lab = None  # set by make_server
+    _body = b""
 
     # ------------------------------------------------------------ plumbing
     def log_message(self, format, *args):  # pylint: disable=redefined-builtin
@@ -115,9 +110,13 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(payload)
 
-    def _read_json(self):
+    def _read_body(self):
+        """Read the request body once, before any answer, so keep-alive connections stay in step."""
         length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        self._body = self.rfile.read(length) if length > 0 else b""
+
+    def _read_json(self):
+        raw = self._body
         try:
             return json.loads(raw.decode("utf-8") or "null")
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -137,7 +136,7 @@ class Handler(BaseHTTPRequestHandler):
         user = None
         if header.startswith("Basic "):
             try:
-                name, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
+                name, _sep, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
             except (ValueError, UnicodeDecodeError):
                 name, password = "", None
             entry = users.get(name)
@@ -161,6 +160,7 @@ class Handler(BaseHTTPRequestHandler):
         path = unquote(split.path)
         query = parse_qs(split.query, keep_blank_values=True)
         try:
+            self._read_body()
             if path == "/ping":
                 self._ping()
                 return
@@ -173,71 +173,93 @@ class Handler(BaseHTTPRequestHandler):
             pass
         except Exception as exc:  # pylint: disable=broad-except
             LOG.exception("request failed")
-            try:
+            with contextlib.suppress(OSError):
                 self._send(500, {"message": f"An unexpected server error occurred: {exc}"})
-            except OSError:
-                pass
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch  # noqa: N815
 
     # ------------------------------------------------------------ routing
+    # (path regex, {method: handler name}); handlers take (match, query). HEAD follows GET.
+    ROUTES = [
+        (r"/v2/info/?", {"GET": "_h_info"}),
+        (r"/v2/leader", {"GET": "_h_leader", "DELETE": "_h_abdicate"}),
+        (r"/metrics", {"GET": "_h_metrics"}),
+        (
+            r"/v2/apps/?",
+            {"GET": "_h_apps_list", "POST": "_h_apps_create", "PUT": "_h_apps_batch", "PATCH": "_h_apps_batch"},
+        ),
+        (r"/v2/apps(?P<id>/.*?)/\*", {"GET": "_h_app_group"}),
+        (r"/v2/apps(?P<id>/.+?)/restart", {"POST": "_h_app_restart", "DELETE": "_h_app_restart_delete"}),
+        (r"/v2/apps(?P<id>/.+?)/tasks", {"GET": "_h_app_tasks", "DELETE": "_h_app_tasks_kill"}),
+        (r"/v2/apps(?P<id>/.+?)/tasks/(?P<task>[^/]+)", {"DELETE": "_h_app_task_kill"}),
+        (r"/v2/apps(?P<id>/.+?)/versions", {"GET": "_h_app_versions"}),
+        (r"/v2/apps(?P<id>/.+?)/versions/(?P<version>[^/]+)", {"GET": "_h_app_version"}),
+        (
+            r"/v2/apps(?P<id>/.+?)/?",
+            {"GET": "_h_app_get", "PUT": "_h_app_put", "PATCH": "_h_app_put", "DELETE": "_h_app_delete"},
+        ),
+        (r"/v2/tasks/?", {"GET": "_h_tasks_list"}),
+        (r"/v2/tasks/delete", {"POST": "_h_tasks_delete"}),
+        (r"/v2/deployments/?", {"GET": "_h_deployments"}),
+        (r"/v2/deployments/(?P<deployment>[^/]+)", {"DELETE": "_h_deployment_delete"}),
+        (r"/v2/queue/?", {"GET": "_h_queue"}),
+        (r"/v2/queue(?P<id>/.+?)/delay", {"DELETE": "_h_queue_delay"}),
+        (r"/v2/events", {"GET": "_h_events"}),
+    ]
+    COMPILED = [(re.compile(f"^{regex}$"), methods) for regex, methods in ROUTES]
+
     def _route(self, path, query):
-        method = self.command
-        if path in ("/v2/info", "/v2/info/"):
-            self._only(method, "GET")
-            self._send(200, self._info())
-        elif path == "/v2/leader":
-            if method == "DELETE":
-                self._send(200, {"message": "Leadership abdicated"})
-                threading.Thread(target=self.lab.events.close_all, daemon=True).start()
+        method = "GET" if self.command == "HEAD" else self.command
+        for regex, methods in self.COMPILED:
+            match = regex.match(path)
+            if match:
+                if method not in methods:
+                    raise ApiError(405, "HTTP 405 Method Not Allowed")
+                getattr(self, methods[method])(match, query)
                 return
-            self._only(method, "GET")
-            self._send(200, {"leader": self._leader()})
-        elif path == "/metrics":
-            self._send(200, self._metrics())
-        elif path in ("/v2/apps", "/v2/apps/"):
-            self._apps_collection(method, query)
-        elif path.startswith("/v2/apps/"):
-            self._app_routes(method, path[len("/v2/apps") :], query)
-        elif path in ("/v2/tasks", "/v2/tasks/"):
-            self._only(method, "GET")
-            self._tasks_list(query)
-        elif path == "/v2/tasks/delete":
-            self._only(method, "POST")
-            self._tasks_delete(query)
-        elif path in ("/v2/deployments", "/v2/deployments/"):
-            self._only(method, "GET")
-            with self.lab.lock:
-                body = [
-                    self.lab.deployment_json(p)
-                    for p in sorted(self.lab.deployments.values(), key=lambda p: p["createdAt"])
-                ]
-            self._send(200, body)
-        elif path.startswith("/v2/deployments/"):
-            self._only(method, "DELETE")
-            plan = self.lab.revert_deployment(path.rsplit("/", 1)[-1], force=_bool(query, "force", False))
-            if plan is None:
-                self._send(202, None)
-            else:
-                self._deployment_result(plan)
-        elif path in ("/v2/queue", "/v2/queue/"):
-            self._only(method, "GET")
-            with self.lab.lock:
-                self._send(200, self.lab.queue_json())
-        elif path.startswith("/v2/queue/") and path.endswith("/delay"):
-            self._only(method, "DELETE")
-            self.lab.reset_delay(path[len("/v2/queue") : -len("/delay")])
-            self._send(204, None)
-        elif path == "/v2/events":
-            self._only(method, "GET")
-            self._events(query)
-        else:
-            raise ApiError(500, "URI not found")
+        raise ApiError(500, "URI not found")
 
     @staticmethod
-    def _only(method, *allowed):
-        if method not in allowed and not (method == "HEAD" and "GET" in allowed):
-            raise ApiError(405, "HTTP 405 Method Not Allowed")
+    def _app_id(match):
+        return canonical_id(match.group("id"))
+
+    def _h_info(self, _match, _query):
+        self._send(200, self._info())
+
+    def _h_leader(self, _match, _query):
+        self._send(200, {"leader": self._leader()})
+
+    def _h_abdicate(self, _match, _query):
+        """Marathon's leader steps down: every event stream closes (a test hook for reconnects)."""
+        self._send(200, {"message": "Leadership abdicated"})
+        threading.Thread(target=self.lab.events.close_all, daemon=True).start()
+
+    def _h_metrics(self, _match, _query):
+        self._send(200, self._metrics())
+
+    def _h_deployments(self, _match, _query):
+        with self.lab.lock:
+            plans = sorted(self.lab.deployments.values(), key=lambda p: p["createdAt"])
+            body = [self.lab.deployment_json(p) for p in plans]
+        self._send(200, body)
+
+    def _h_deployment_delete(self, match, query):
+        plan = self.lab.revert_deployment(match.group("deployment"), force=_bool(query, "force", False))
+        if plan is None:
+            self._send(202, None)
+        else:
+            self._deployment_result(plan)
+
+    def _h_queue(self, _match, _query):
+        with self.lab.lock:
+            self._send(200, self.lab.queue_json())
+
+    def _h_queue_delay(self, match, _query):
+        self.lab.reset_delay(self._app_id(match))
+        self._send(204, None)
+
+    def _h_events(self, _match, query):
+        self._events(query)
 
     def _ping(self):
         accept = self.headers.get("Accept") or "*/*"
@@ -320,8 +342,8 @@ class Handler(BaseHTTPRequestHandler):
     def _embed(self, query, prefix="apps."):
         embeds = set()
         for value in query.get("embed", []):
-            for item in value.split(","):
-                item = item.strip()
+            for raw in value.split(","):
+                item = raw.strip()
                 if item.startswith(prefix):
                     embeds.add(item[len(prefix) :])
                 elif prefix == "apps." and item.startswith("app."):
@@ -330,185 +352,170 @@ class Handler(BaseHTTPRequestHandler):
             embeds.add("lastTaskFailure")
         return embeds
 
-    def _apps_collection(self, method, query):
-        lab = self.lab
-        if method in READ_METHODS:
-            embeds = self._embed(query)
-            id_filter = (query.get("id") or [""])[-1].lower()
-            cmd_filter = (query.get("cmd") or [""])[-1].lower()
-            selectors = parse_label_selector((query.get("label") or [""])[-1]) if query.get("label") else []
-            with lab.lock:
-                apps = []
-                for app_id in sorted(lab.apps):
-                    app = lab.apps[app_id]
-                    if id_filter and id_filter not in app_id.lower():
-                        continue
-                    if cmd_filter and cmd_filter not in (app.get("cmd") or "").lower():
-                        continue
-                    if selectors and not label_matches(app.get("labels") or {}, selectors):
-                        continue
-                    apps.append(lab.app_json(app, embeds))
-            self._send(200, {"apps": apps})
-        elif method == "POST":
-            body = self._read_json()
-            app, plan = lab.create_app(body, force=_bool(query, "force", False), origin=self._origin())
-            with lab.lock:
-                data = lab.app_json(app)
-            data["tasksStaged"] = data["tasksRunning"] = data["tasksHealthy"] = data["tasksUnhealthy"] = 0
-            data["deployments"] = [{"id": plan["id"]}]
-            data.pop("tasks", None)
-            self._send(
-                201,
-                data,
-                {"Location": f"http://{self._leader()}{app['id']}", "Marathon-Deployment-Id": plan["id"]},
-            )
-        elif method in ("PUT", "PATCH"):
-            body = self._read_json()
-            plan = lab.update_many(
-                body,
-                force=_bool(query, "force", False),
-                partial=method == "PATCH" or _bool(query, "partialUpdate", True),
-                allow_create=method == "PUT",
-            )
-            self._deployment_result(plan)
-        else:
-            raise ApiError(405, "HTTP 405 Method Not Allowed")
-
     def _origin(self):
         """Who asked, for ``api_post_event``."""
         return self.client_address[0], urlsplit(self.path).path
 
-    def _app_routes(self, method, rest, query):
+    # ------------------------------------------------------------ /v2/apps
+    def _h_apps_list(self, _match, query):
         lab = self.lab
-        for regex, kind in APP_ROUTES:
-            match = regex.match(rest)
-            if match:
-                break
-        else:
-            raise ApiError(500, "URI not found")
-        raw_id = match.group("id")
-        from .appdef import canonical_id  # pylint: disable=import-outside-toplevel
+        embeds = self._embed(query)
+        id_filter = (query.get("id") or [""])[-1].lower()
+        cmd_filter = (query.get("cmd") or [""])[-1].lower()
+        selectors = parse_label_selector((query.get("label") or [""])[-1]) if query.get("label") else []
+        with lab.lock:
+            apps = []
+            for app_id in sorted(lab.apps):
+                app = lab.apps[app_id]
+                if id_filter and id_filter not in app_id.lower():
+                    continue
+                if cmd_filter and cmd_filter not in (app.get("cmd") or "").lower():
+                    continue
+                if selectors and not label_matches(app.get("labels") or {}, selectors):
+                    continue
+                apps.append(lab.app_json(app, embeds))
+        self._send(200, {"apps": apps})
 
-        app_id = canonical_id(raw_id)
-        force = _bool(query, "force", False)
-        if kind == "group":
-            self._only(method, "GET")
-            with lab.lock:
-                prefix = app_id.rstrip("/") + "/"
-                apps = [
-                    lab.app_json(a, {"tasks", "lastTaskFailure"})
-                    for i, a in sorted(lab.apps.items())
-                    if i.startswith(prefix)
-                ]
-            self._send(200, {"*": apps})
-        elif kind == "app":
-            self._app(method, app_id, query)
-        elif kind == "restart":
-            if method == "DELETE":
-                # Not an endpoint: Marathon treats it as a delete of an app literally named ".../restart".
-                self._app("DELETE", app_id + "/restart", query)
-                return
-            self._only(method, "POST")
-            self._deployment_result(lab.restart_app(app_id, force=force))
-        elif kind == "versions":
-            self._only(method, "GET")
-            with lab.lock:
-                lab.get_app(app_id)
-                versions = sorted(lab.versions.get(app_id, {}), reverse=True)
-            self._send(200, {"versions": versions})
-        elif kind == "version":
-            self._only(method, "GET")
-            from .core import appdef_ts  # pylint: disable=import-outside-toplevel
-
-            with lab.lock:
-                lab.get_app(app_id)
-                wanted = match.group("version")
-                try:
-                    key = appdef_ts(wanted)
-                except ValidationFailed:
-                    key = wanted
-                stored = lab.versions.get(app_id, {}).get(key)
-                if stored is None:
-                    raise ApiError(404, f"App '{app_id}' does not exist in version {wanted}")
-                self._send(200, stored)
-        elif kind == "tasks":
-            self._app_tasks(method, app_id, query)
-        elif kind == "task":
-            self._only(method, "DELETE")
-            scale, wipe = _bool(query, "scale", False), _bool(query, "wipe", False)
-            if scale and wipe:
-                raise ApiError(400, "You cannot use scale and wipe at the same time.")
-            task_id = match.group("task")
-            with lab.lock:
-                lab.get_app(app_id)
-                task = lab.tasks.get(task_id)
-                if task is None or task["appId"] != app_id:
-                    raise ApiError(404, f"Task '{task_id}' does not exist")
-            killed, plan = lab.kill_tasks([task_id], scale=scale, wipe=wipe, force=force)
-            if plan is not None:
-                self._deployment_result(plan)
-            else:
-                self._send(200, {"task": killed[0]})
-
-    def _app(self, method, app_id, query):
+    def _h_apps_create(self, _match, query):
         lab = self.lab
-        force = _bool(query, "force", False)
-        if method in READ_METHODS:
-            with lab.lock:
-                app = lab.get_app(app_id)
-                self._send(
-                    200,
-                    {
-                        "app": lab.app_json(
-                            app, {"tasks", "lastTaskFailure", "counts", "deployments"} | self._embed(query, "app.")
-                        )
-                    },
-                )
-        elif method in ("PUT", "PATCH"):
-            body = self._read_json()
-            created, plan, app = lab.update_app(
-                app_id,
-                body,
-                force=force,
-                partial=method == "PATCH" or _bool(query, "partialUpdate", True),
-                allow_create=method == "PUT",
-                origin=self._origin(),
-            )
-            headers = {"Location": f"http://{self._leader()}{app_id}"} if created else {}
-            self._deployment_result(plan, 201 if created else 200, headers)
-        elif method == "DELETE":
-            self._deployment_result(lab.delete_app(app_id, force=_bool(query, "force", True)))
-        elif method == "POST":
-            raise ApiError(405, "HTTP 405 Method Not Allowed")
-        else:
-            raise ApiError(405, "HTTP 405 Method Not Allowed")
+        app, plan = lab.create_app(self._read_json(), force=_bool(query, "force", False), origin=self._origin())
+        with lab.lock:
+            data = lab.app_json(app)
+        data["tasksStaged"] = data["tasksRunning"] = data["tasksHealthy"] = data["tasksUnhealthy"] = 0
+        data["deployments"] = [{"id": plan["id"]}]
+        data["tasks"] = []
+        headers = {"Location": f"http://{self._leader()}{app['id']}", "Marathon-Deployment-Id": plan["id"]}
+        self._send(201, data, headers)
 
-    def _app_tasks(self, method, app_id, query):
+    def _h_apps_batch(self, _match, query):
+        plan = self.lab.update_many(
+            self._read_json(),
+            force=_bool(query, "force", False),
+            partial=self.command == "PATCH" or _bool(query, "partialUpdate", True),
+            allow_create=self.command == "PUT",
+        )
+        self._deployment_result(plan)
+
+    def _h_app_group(self, match, _query):
         lab = self.lab
-        if method in READ_METHODS:
-            with lab.lock:
-                lab.get_app(app_id)
-                tasks = [lab.task_json(t) for t in lab.app_tasks(app_id)]
-            if "text/plain" in (self.headers.get("Accept") or "") and "json" not in (self.headers.get("Accept") or ""):
-                self._send(200, self._tasks_text({app_id: tasks}), content_type="text/plain; charset=utf-8")
-            else:
-                self._send(200, {"tasks": tasks})
-        elif method == "DELETE":
-            scale, wipe = _bool(query, "scale", False), _bool(query, "wipe", False)
-            if scale and wipe:
-                raise ApiError(400, "You cannot use scale and wipe at the same time.")
-            host = (query.get("host") or ["*"])[-1]
-            with lab.lock:
-                lab.get_app(app_id)
-                ids = [t["id"] for t in lab.app_tasks(app_id) if host in ("*", t["host"])]
-            killed, plan = lab.kill_tasks(ids, scale=scale, wipe=wipe, force=_bool(query, "force", False))
-            if plan is not None:
-                self._deployment_result(plan)
-            else:
-                self._send(200, {"tasks": killed})
-        else:
-            raise ApiError(405, "HTTP 405 Method Not Allowed")
+        prefix = self._app_id(match).rstrip("/") + "/"
+        with lab.lock:
+            apps = [
+                lab.app_json(a, {"tasks", "lastTaskFailure"})
+                for i, a in sorted(lab.apps.items())
+                if i.startswith(prefix)
+            ]
+        self._send(200, {"*": apps})
 
+    def _h_app_get(self, match, query):
+        lab = self.lab
+        embeds = {"tasks", "lastTaskFailure", "counts", "deployments"} | self._embed(query, "app.")
+        with lab.lock:
+            app = lab.get_app(self._app_id(match))
+            body = {"app": lab.app_json(app, embeds)}
+        self._send(200, body)
+
+    def _h_app_put(self, match, query):
+        app_id = self._app_id(match)
+        created, plan, _app = self.lab.update_app(
+            app_id,
+            self._read_json(),
+            force=_bool(query, "force", False),
+            partial=self.command == "PATCH" or _bool(query, "partialUpdate", True),
+            allow_create=self.command == "PUT",
+            origin=self._origin(),
+        )
+        headers = {"Location": f"http://{self._leader()}{app_id}"} if created else {}
+        self._deployment_result(plan, 201 if created else 200, headers)
+
+    def _h_app_delete(self, match, query):
+        # force defaults to true on this one call only, as in Marathon.
+        self._deployment_result(self.lab.delete_app(self._app_id(match), force=_bool(query, "force", True)))
+
+    def _h_app_restart(self, match, query):
+        self._deployment_result(self.lab.restart_app(self._app_id(match), force=_bool(query, "force", False)))
+
+    def _h_app_restart_delete(self, match, query):
+        # Not an endpoint: Marathon treats it as the delete of an app literally named ".../restart".
+        app_id = self._app_id(match) + "/restart"
+        self._deployment_result(self.lab.delete_app(app_id, force=_bool(query, "force", True)))
+
+    def _h_app_versions(self, match, _query):
+        lab = self.lab
+        app_id = self._app_id(match)
+        with lab.lock:
+            lab.get_app(app_id)
+            versions = sorted(lab.versions.get(app_id, {}), reverse=True)
+        self._send(200, {"versions": versions})
+
+    def _h_app_version(self, match, _query):
+        lab = self.lab
+        app_id = self._app_id(match)
+        wanted = match.group("version")
+        try:
+            key = appdef_ts(wanted)
+        except ValidationFailed:
+            key = wanted
+        with lab.lock:
+            lab.get_app(app_id)
+            stored = lab.versions.get(app_id, {}).get(key)
+        if stored is None:
+            raise ApiError(404, f"App '{app_id}' does not exist in version {wanted}")
+        self._send(200, present(stored))
+
+    def _wants_text(self):
+        accept = self.headers.get("Accept") or ""
+        return "text/plain" in accept and "json" not in accept
+
+    def _h_app_tasks(self, match, _query):
+        lab = self.lab
+        app_id = self._app_id(match)
+        with lab.lock:
+            lab.get_app(app_id)
+            tasks = [lab.task_json(t) for t in lab.app_tasks(app_id)]
+        if self._wants_text():
+            self._send(200, self._tasks_text({app_id: tasks}), content_type="text/plain; charset=utf-8")
+        else:
+            self._send(200, {"tasks": tasks})
+
+    @staticmethod
+    def _scale_wipe(query):
+        scale, wipe = _bool(query, "scale", False), _bool(query, "wipe", False)
+        if scale and wipe:
+            raise ApiError(400, "You cannot use scale and wipe at the same time.")
+        return scale, wipe
+
+    def _h_app_tasks_kill(self, match, query):
+        lab = self.lab
+        app_id = self._app_id(match)
+        scale, wipe = self._scale_wipe(query)
+        host = (query.get("host") or ["*"])[-1]
+        with lab.lock:
+            lab.get_app(app_id)
+            ids = [t["id"] for t in lab.app_tasks(app_id) if host in ("*", t["host"])]
+        killed, plan = lab.kill_tasks(ids, scale=scale, wipe=wipe, force=_bool(query, "force", False))
+        if plan is not None:
+            self._deployment_result(plan)
+        else:
+            self._send(200, {"tasks": killed})
+
+    def _h_app_task_kill(self, match, query):
+        lab = self.lab
+        app_id = self._app_id(match)
+        scale, wipe = self._scale_wipe(query)
+        task_id = match.group("task")
+        with lab.lock:
+            lab.get_app(app_id)
+            task = lab.tasks.get(task_id)
+            if task is None or task["appId"] != app_id:
+                raise ApiError(404, f"Task '{task_id}' does not exist")
+        killed, plan = lab.kill_tasks([task_id], scale=scale, wipe=wipe, force=_bool(query, "force", False))
+        if plan is not None:
+            self._deployment_result(plan)
+        else:
+            self._send(200, {"task": killed[0]})
+
+    # ------------------------------------------------------------ /v2/tasks
     def _tasks_text(self, by_app):
         lines = []
         with self.lab.lock:
@@ -519,23 +526,18 @@ class Handler(BaseHTTPRequestHandler):
                 ]
                 for index, port in enumerate(service_ports or [0]):
                     endpoints = [f"{t['host']}:{t['ports'][index]}" for t in tasks if index < len(t.get("ports") or [])]
-                    lines.append("\t".join([app_id.strip("/").replace("/", "_"), str(port)] + endpoints))
+                    lines.append("\t".join([app_id.strip("/").replace("/", "_"), str(port), *endpoints]))
         return "\n".join(lines) + ("\n" if lines else "")
 
-    def _tasks_list(self, query):
+    def _h_tasks_list(self, _match, query):
         lab = self.lab
-        wanted = set()
-        for value in query.get("status", []) + query.get("status[]", []):
-            wanted.add("TASK_" + value.strip().upper())
+        wanted = {"TASK_" + v.strip().upper() for v in query.get("status", []) + query.get("status[]", [])}
         with lab.lock:
-            tasks = [
-                lab.task_json(t)
-                for t in sorted(lab.tasks.values(), key=lambda t: (t["appId"], t.get("stagedAt") or ""))
-            ]
+            ordered = sorted(lab.tasks.values(), key=lambda t: (t["appId"], t.get("stagedAt") or ""))
+            tasks = [lab.task_json(t) for t in ordered]
         if wanted:
             tasks = [t for t in tasks if t["state"] in wanted]
-        accept = self.headers.get("Accept") or ""
-        if "text/plain" in accept and "json" not in accept:
+        if self._wants_text():
             by_app = {}
             for task in tasks:
                 by_app.setdefault(task["appId"], []).append(task)
@@ -543,14 +545,12 @@ class Handler(BaseHTTPRequestHandler):
             return
         self._send(200, {"tasks": tasks})
 
-    def _tasks_delete(self, query):
+    def _h_tasks_delete(self, _match, query):
         lab = self.lab
         body = self._read_json()
         if not isinstance(body, dict) or not isinstance(body.get("ids"), list):
             raise ValidationFailed([{"path": "/ids", "errors": ["error.path.missing"]}], "Invalid JSON")
-        scale, wipe = _bool(query, "scale", False), _bool(query, "wipe", False)
-        if scale and wipe:
-            raise ApiError(400, "You cannot use scale and wipe at the same time.")
+        scale, wipe = self._scale_wipe(query)
         with lab.lock:
             for task_id in body["ids"]:
                 if task_id not in lab.tasks:
@@ -561,7 +561,6 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(200, {"tasks": killed})
 
-    # ------------------------------------------------------------ events
     def _events(self, query):
         accepts = [v.strip() for v in self.headers.get_all("Accept") or []]
         if "text/event-stream" not in accepts:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import socket
@@ -146,7 +147,7 @@ class EventStream:
                     head, self._buffer = self._buffer.split(b"\r\n\r\n", 1)
                     status_line, *header_lines = head.decode().split("\r\n")
                     self.status = int(status_line.split()[1])
-                    self.headers = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
+                    self.headers = {k.lower(): v.strip() for k, _sep, v in (h.partition(":") for h in header_lines)}
                     self._header_done.set()
                 while b"\r\n\r\n" in self._buffer:
                     block, self._buffer = self._buffer.split(b"\r\n\r\n", 1)
@@ -179,10 +180,8 @@ class EventStream:
                 return seen
 
     def close(self):
-        try:
+        with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self.sock.close()
 
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 
@@ -24,8 +25,12 @@ def _healthy(tasks):
 
 
 def _wait_healthy(api, app_id, count, timeout=60):
+    def ready():
+        tasks = api.tasks(app_id)
+        return tasks if len(_healthy(tasks)) == count == len(tasks) else None
+
     return api.wait_for(
-        lambda: (lambda t: t if len(_healthy(t)) == count == len(t) else None)(api.tasks(app_id)),
+        ready,
         timeout,
         what=f"{count} healthy tasks",
     )
@@ -156,3 +161,27 @@ def test_restart_replaces_every_task_rolling(api, app_id):
     assert app["version"] != old["version"]
     assert app["versionInfo"]["lastConfigChangeAt"] == app["version"]
     assert app["versionInfo"]["lastScalingAt"] == old["versionInfo"]["lastScalingAt"]
+
+
+@pytest.mark.parametrize("protocol", ["HTTPS", "MESOS_HTTPS"])
+def test_https_checks_probe_a_tls_server(api, app_id, tmp_path, protocol):
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=pptvlab",
+         "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    serve = (
+        "import http.server, os, ssl; "
+        "s = http.server.HTTPServer(('', int(os.environ['PORT0'])), http.server.SimpleHTTPRequestHandler); "
+        "c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain('/tls/cert.pem', '/tls/key.pem'); "
+        "s.socket = c.wrap_socket(s.socket, server_side=True); s.serve_forever()"
+    )
+    check = dict(FAST, protocol=protocol, path="/", portIndex=0)
+    if protocol.startswith("MESOS"):
+        check["delaySeconds"] = 0
+    body = http_app(app_id, healthChecks=[check])
+    body["cmd"] = f'cd /tmp && exec python3 -c "{serve}"'
+    body["container"]["volumes"] = [{"containerPath": "/tls", "hostPath": str(tmp_path), "mode": "RO"}]
+    api.post("/v2/apps", json=body)
+    task = _wait_healthy(api, app_id, 1)[0]
+    assert task["healthCheckResults"][0]["alive"] is True

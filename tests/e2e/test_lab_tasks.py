@@ -17,17 +17,18 @@ def network():
     """A user-defined bridge network (pptvlab-net-*) with a free /24."""
     name = f"pptvlab-net-{random.randint(0, 1 << 30):x}"
     existing = subprocess.run(
-        ["docker", "network", "ls", "-q", "--filter", "name=pptvlab-net-"], capture_output=True, text=True
+        ["docker", "network", "ls", "-q", "--filter", "name=pptvlab-net-"], capture_output=True, text=True, check=False
     )
     for old in existing.stdout.split():
         subprocess.run(["docker", "network", "rm", old], capture_output=True, check=False)
-    for _ in range(20):
+    for _attempt in range(20):
         third = random.randint(1, 254)
         subnet = f"10.213.{third}.0/24"
         made = subprocess.run(
             ["docker", "network", "create", "--subnet", subnet, "--gateway", f"10.213.{third}.1", name],
             capture_output=True,
             text=True,
+            check=False,
         )
         if made.returncode == 0:
             break
@@ -175,15 +176,13 @@ def test_kill_task_without_scale_replaces_it(api, app_id):
     killed = api.delete(f"/v2/apps{app_id}/tasks/{victim}")
     assert killed.status_code == 200
     assert killed.json()["task"]["id"] == victim
-    replaced = api.wait_for(
-        lambda: (
-            lambda t: t
-            if len(t) == 2 and victim not in [x["id"] for x in t] and all(x["state"] == "TASK_RUNNING" for x in t)
-            else None
-        )(api.tasks(app_id)),
-        30,
-        what="replacement",
-    )
+
+    def replaced_ok():
+        tasks = api.tasks(app_id)
+        fresh = len(tasks) == 2 and victim not in [t["id"] for t in tasks]
+        return tasks if fresh and all(t["state"] == "TASK_RUNNING" for t in tasks) else None
+
+    replaced = api.wait_for(replaced_ok, 30, what="replacement")
     assert api.get(f"/v2/apps{app_id}").json()["app"]["instances"] == 2
     assert len(replaced) == 2
 
@@ -235,3 +234,18 @@ def test_scale_down_kills_youngest_first(api, app_id):
     response = api.put(f"/v2/apps{app_id}", json={"instances": 1})
     api.wait_deployed(response.json()["deploymentId"])
     assert [t["id"] for t in api.tasks(app_id)] == [first]
+
+
+def test_named_container_network_and_host_volume(api, lab, app_id, network, tmp_path):
+    (tmp_path / "hello.txt").write_text("from the host\n")
+    body = sleeper(app_id, cmd="cat /data/hello.txt > /data/seen.txt && sleep 3600")
+    body["networks"] = [{"mode": "container", "name": network["name"]}]
+    body["container"]["volumes"] = [{"containerPath": "/data", "hostPath": str(tmp_path), "mode": "RW"}]
+    api.post("/v2/apps", json=body)
+    task = api.wait_running(app_id, 1)[0]
+    [address] = task["ipAddresses"]
+    assert address["ipAddress"].startswith(network["prefix"])
+    cid = _container(lab, task["id"])
+    assert docker_inspect(cid, "{{ range $k, $v := .NetworkSettings.Networks }}{{ $k }}{{ end }}") == network["name"]
+    api.wait_for((tmp_path / "seen.txt").exists, 20, what="the task to write through the volume")
+    assert (tmp_path / "seen.txt").read_text() == "from the host\n"
