@@ -133,7 +133,7 @@ def print_table(rows, args):
             f"{way:<8}{run:<15}{wall:8.1f}{counts.get('GET', 0):7d}{counts.get('PUT', 0):6d}"
             f"{counts.get('POST', 0):6d}{counts.get('DELETE', 0):8d}{total:7d}  {changed}"
         )
-    by = {(w, r): (wall, sum(c.values())) for w, r, wall, c, _ in rows}
+    by = {(w, r): (wall, sum(c.values())) for w, r, wall, c, _changed in rows}
     print("\nratios to the bulk form (wall time, requests):")
     for run in ("first run", "no-op re-run"):
         base_wall, base_requests = by[("bulk", run)]
