@@ -655,7 +655,7 @@ class Lab:
         if app.get("healthChecks"):
             data["tasksHealthy"] = sum(1 for t in tasks if self.task_healthy(t, app))
             data["tasksUnhealthy"] = sum(
-                1 for t in tasks if any(not r.get("alive") for r in t.get("healthCheckResults") or [])
+                1 for t in tasks if any(r and not r.get("alive") for r in t.get("healthCheckResults") or [])
             )
         else:
             data["tasksHealthy"] = 0

@@ -95,6 +95,26 @@ def test_failing_health_check_kills_and_replaces_the_task(lab, api, app_id):
         stream.close()
 
 
+def test_an_app_whose_checks_never_pass_stays_readable_and_its_tasks_are_replaced(api, app_id):
+    # Nothing listens on the port: checks fail from the first probe, inside and after the grace
+    # period. Reading the app must keep working while results are still partial.
+    checks = [dict(FAST, protocol="HTTP", path="/", gracePeriodSeconds=1), dict(FAST, protocol="TCP")]
+    body = http_app(app_id, healthChecks=checks)
+    body["cmd"] = "sleep 3600"
+    api.post("/v2/apps", json=body)
+    first = api.wait_for(lambda: api.tasks(app_id), 30, what="a task")[0]
+
+    def replaced():
+        response = api.get(f"/v2/apps{app_id}?embed=app.tasks")
+        assert response.status_code == 200, response.text
+        app = response.json()["app"]
+        assert app["tasksHealthy"] == 0
+        return app if app.get("lastTaskFailure", {}).get("taskId") == first["id"] else None
+
+    app = api.wait_for(replaced, 60, what="the never-healthy task replaced")
+    assert all(t["id"] != first["id"] for t in app["tasks"])
+
+
 def test_grace_period_ignores_early_failures(api, app_id):
     body = http_app(app_id, healthChecks=[dict(FAST, protocol="HTTP", path="/health", gracePeriodSeconds=60)])
     body["cmd"] = "sleep 3; cd /tmp && echo ok > health && exec python3 -m http.server $PORT0"
