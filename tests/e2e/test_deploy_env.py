@@ -9,13 +9,13 @@ pool file and Marathon URL pointed at this suite's own (prefix ``pptvenv-``).
 from __future__ import annotations
 
 import socket
-import subprocess
 import time
 
 import pytest
 import requests
 from support.ansible_run import ROOT, run_playbook
 from support.lab import lab_instance
+from support.procs import docker
 
 PREFIX = "pptvenv-"
 NETWORK = {
@@ -29,16 +29,12 @@ PLAYBOOK = ROOT / "playbooks" / "deploy_env.yml"
 INVENTORY = ROOT / "inventories" / "lab"
 
 
-def _docker(*args):
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
-
-
 def _remove_network():
-    for container in _docker(
+    for container in docker(
         "network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", NETWORK["name"]
     ).stdout.split():
-        _docker("network", "disconnect", "-f", NETWORK["name"], container)
-    _docker("network", "rm", NETWORK["name"])
+        docker("network", "disconnect", "-f", NETWORK["name"], container)
+    docker("network", "rm", NETWORK["name"])
 
 
 @pytest.fixture(scope="module")
@@ -84,10 +80,10 @@ def _allocations(report):
 def _container_ips(lab):
     """app ID -> the IPs its running containers really have on the environment's network."""
     ips = {}
-    for container_id in _docker(
+    for container_id in docker(
         "ps", "-q", "--filter", f"label=org.pptv.dcos.lab.instance={lab.instance}"
     ).stdout.split():
-        inspect = _docker(
+        inspect = docker(
             "inspect",
             "-f",
             '{{index .Config.Labels "org.pptv.dcos.lab.app"}} {{(index .NetworkSettings.Networks "'

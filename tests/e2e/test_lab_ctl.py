@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,33 +19,24 @@ import pytest
 import requests
 import yaml
 from labhelpers import IMAGE, docker_inspect
+from support.procs import docker, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _docker(*args):
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
 
 
 @pytest.fixture
 def private_lab(tmp_path):
     # Leftovers of a killed earlier run.
-    for cid in _docker("ps", "-aq", "--filter", "label=org.pptv.dcos.lab.owner=pptvlab-ctl").stdout.split():
-        _docker("rm", "-f", cid)
-    for cid in _docker("ps", "-aq", "--filter", "label=org.pptv.dcos.lab.instance=pptvlab-ctl").stdout.split():
-        _docker("rm", "-f", cid)
-    _docker("network", "rm", "pptvlab-ctl-net")
+    for cid in docker("ps", "-aq", "--filter", "label=org.pptv.dcos.lab.owner=pptvlab-ctl").stdout.split():
+        docker("rm", "-f", cid)
+    for cid in docker("ps", "-aq", "--filter", "label=org.pptv.dcos.lab.instance=pptvlab-ctl").stdout.split():
+        docker("rm", "-f", cid)
+    docker("network", "rm", "pptvlab-ctl-net")
     third = random.randint(1, 254)
     net = f"10.212.{third}"
     cfg = {
         "listen": "127.0.0.1",
-        "port": _free_port(),
+        "port": free_port(),
         "state_dir": str(tmp_path / "state"),
         "instance": "pptvlab-ctl",
         "name_prefix": "pptvlab-ctl-task-",
@@ -75,13 +65,13 @@ def private_lab(tmp_path):
         )
 
     # Something of someone else's with a similar name: lab-down must leave it alone.
-    _docker("rm", "-f", "pptvlab-ctl-bystander")
-    _docker("run", "-d", "--name", "pptvlab-ctl-bystander", IMAGE, "sleep", "600")
+    docker("rm", "-f", "pptvlab-ctl-bystander")
+    docker("run", "-d", "--name", "pptvlab-ctl-bystander", IMAGE, "sleep", "600")
     try:
         yield cfg, ctl
     finally:
         ctl("down")
-        _docker("rm", "-f", "pptvlab-ctl-bystander")
+        docker("rm", "-f", "pptvlab-ctl-bystander")
 
 
 def test_up_is_idempotent_status_reports_and_down_removes_only_its_own(private_lab):
@@ -96,7 +86,7 @@ def test_up_is_idempotent_status_reports_and_down_removes_only_its_own(private_l
 
     # The network in the seed's form.
     net = cfg["lab_network"]
-    options = _docker("network", "inspect", "-f", "{{ json .Options }} {{ json .IPAM.Config }}", net["name"]).stdout
+    options = docker("network", "inspect", "-f", "{{ json .Options }} {{ json .IPAM.Config }}", net["name"]).stdout
     assert '"com.docker.network.bridge.name":"br-pptvlabctl"' in options
     assert f'"Gateway":"{net["gateway"]}"' in options and f'"DefaultGatewayIPv4":"{net["router"]}"' in options
     # Hosts: systemd containers at their addresses, default route via the router.
@@ -107,7 +97,7 @@ def test_up_is_idempotent_status_reports_and_down_removes_only_its_own(private_l
         docker_inspect("pptvlab-ctl-storage", "{{ range .HostConfig.Devices }}{{ .PathOnHost }}{{ end }}")
         == "/dev/fuse"
     )
-    route = _docker("exec", master, "ip", "route", "show", "default").stdout
+    route = docker("exec", master, "ip", "route", "show", "default").stdout
     assert route.startswith(f"default via {net['router']}")
 
     requests.post(
@@ -120,9 +110,9 @@ def test_up_is_idempotent_status_reports_and_down_removes_only_its_own(private_l
 
     down = ctl("down")
     assert down.returncode == 0, down.stderr
-    assert not _docker("ps", "-aq", "--filter", "label=org.pptv.dcos.lab.owner=pptvlab-ctl").stdout.split()
-    assert not _docker("ps", "-aq", "--filter", "label=org.pptv.dcos.lab.instance=pptvlab-ctl").stdout.split()
-    assert _docker("network", "inspect", net["name"]).returncode != 0
-    assert _docker("inspect", "-f", "{{ .State.Running }}", "pptvlab-ctl-bystander").stdout.strip() == "true"
+    assert not docker("ps", "-aq", "--filter", "label=org.pptv.dcos.lab.owner=pptvlab-ctl").stdout.split()
+    assert not docker("ps", "-aq", "--filter", "label=org.pptv.dcos.lab.instance=pptvlab-ctl").stdout.split()
+    assert docker("network", "inspect", net["name"]).returncode != 0
+    assert docker("inspect", "-f", "{{ .State.Running }}", "pptvlab-ctl-bystander").stdout.strip() == "true"
     with pytest.raises(requests.ConnectionError):
         requests.get(url + "/ping", timeout=2)

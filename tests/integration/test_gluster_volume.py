@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 import yaml
 from support.ansible_run import ROOT, TaskResult, ansible_env, run_play
+from support.procs import docker
 
 PREFIX = "pptvgl-"
 HOST = socket.gethostname()
@@ -507,10 +508,6 @@ NODE_IMAGE = "pptvgl-glusterfs:bookworm"
 NETWORK = "pptvgl-net"
 
 
-def docker(*args, check=True):
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=300, check=check)
-
-
 def node_gluster(node, *args):
     return docker("exec", node, "gluster", "--mode=script", *args, "--xml", check=False).stdout
 
@@ -537,20 +534,20 @@ def wait_connected(node, peer):
 def pool():
     """Three servers; node1 and node2 form a pool, node3 runs glusterd but is not probed yet."""
     if docker("image", "inspect", NODE_IMAGE, check=False).returncode != 0:
-        docker("build", "-t", NODE_IMAGE, str(Path(__file__).parent / "files" / "gluster"))
+        docker("build", "-t", NODE_IMAGE, str(Path(__file__).parent / "files" / "gluster"), check=True)
     remove_nodes()
-    docker("network", "create", NETWORK)
+    docker("network", "create", NETWORK, check=True)
     try:
         for node in NODES:
             docker(
                 "run", "-d", "--name", node, "--hostname", node, "--network", NETWORK,
                 "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--security-opt", "seccomp=unconfined",
                 "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
-                NODE_IMAGE, "/sbin/init",
+                NODE_IMAGE, "/sbin/init", check=True,
             )  # fmt: skip
         for node in NODES:
             wait_connected(node, None)
-            docker("exec", node, "mkdir", "-p", "/bricks")
+            docker("exec", node, "mkdir", "-p", "/bricks", check=True)
         node_gluster(NODES[0], "peer", "probe", NODES[1])
         wait_connected(NODES[0], NODES[1])
         yield

@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -29,28 +28,13 @@ from pathlib import Path
 
 import pytest
 from support.ansible_run import run_play, run_task
+from support.procs import free_port, pid_alive
 
 PREFIX = "pptvngx-"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 TMP_ROOT = Path(tempfile.gettempdir())
 
 pytestmark = pytest.mark.skipif(not os.path.exists(NGINX), reason="needs nginx (Debian nginx-light, from make setup)")
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def wait_for(predicate, what, timeout=20.0):

@@ -16,12 +16,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from support.procs import free_port, pid_alive
 
 PREFIX = "pptvdns-"
 NAMED = shutil.which("named") or "/usr/sbin/named"
@@ -40,24 +41,6 @@ REVERSE_TEMPLATE = """$TTL 300
 """
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-        tcp.bind(("127.0.0.1", 0))
-        port = tcp.getsockname()[1]
-    # BIND needs the UDP port as well; check it is free too.
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-        udp.bind(("127.0.0.1", port))
-    return port
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
-
-
 def clean_stale(tmp_root=None):
     """End the ``named`` of earlier killed runs (by their pid file) and remove their directories.
 
@@ -72,7 +55,7 @@ def clean_stale(tmp_root=None):
             owner_pid = int(owner.read_text().strip())
         except (OSError, ValueError):
             owner_pid = 0
-        if owner_pid and owner_pid != os.getpid() and _alive(owner_pid):
+        if owner_pid and owner_pid != os.getpid() and pid_alive(owner_pid):
             continue  # another test run or bench is using this server right now
         pid_file = Path(state) / "named.pid"
         if pid_file.exists():
@@ -84,7 +67,7 @@ def clean_stale(tmp_root=None):
             if pid and cmdline.exists() and state.encode() in cmdline.read_bytes():
                 os.kill(pid, signal.SIGTERM)
                 for _attempt in range(50):
-                    if not _alive(pid):
+                    if not pid_alive(pid):
                         break
                     time.sleep(0.1)
                 else:
@@ -149,8 +132,8 @@ logging {{
 
     # -- life cycle ---------------------------------------------------------------------------
     def start(self):
-        self.port = free_port()
-        self.stats_port = free_port()
+        self.port = free_port(udp_too=True)
+        self.stats_port = free_port(udp_too=True)
         conf = self.dir / "named.conf"
         conf.write_text(self._config())
         check = subprocess.run(["named-checkconf", str(conf)], capture_output=True, text=True, check=False)

@@ -26,6 +26,8 @@ import time
 import uuid
 from pathlib import Path
 
+from support.procs import docker, pid_alive
+
 ROOT = Path(__file__).resolve().parents[2]
 LAB_DIR = ROOT / "lab"
 INSTANCE_LABEL = "org.pptv.dcos.lab.instance"
@@ -38,25 +40,11 @@ TEST_SETTINGS = {
 }
 
 
-def _docker(*args):
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
-
-
 def remove_containers(instance_filter):
     """Remove every container whose lab instance label matches (exact value)."""
-    ids = _docker("ps", "-aq", "--filter", f"label={INSTANCE_LABEL}={instance_filter}").stdout.split()
+    ids = docker("ps", "-aq", "--filter", f"label={INSTANCE_LABEL}={instance_filter}").stdout.split()
     if ids:
-        _docker("rm", "-f", "-v", *ids)
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        docker("rm", "-f", "-v", *ids)
 
 
 def clean_stale(prefix):
@@ -66,17 +54,17 @@ def clean_stale(prefix):
     so instances of a live run (another fixture, a parallel worker) are left alone.
     """
     fmt = f'{{{{.ID}}}} {{{{.Label "{INSTANCE_LABEL}"}}}}'
-    out = _docker("ps", "-a", "--filter", f"label={INSTANCE_LABEL}", "--format", fmt)
+    out = docker("ps", "-a", "--filter", f"label={INSTANCE_LABEL}", "--format", fmt)
     stale = []
     for line in out.stdout.splitlines():
         parts = line.split()
         if len(parts) != 2 or not parts[1].startswith(f"{prefix}lab-"):
             continue
         pid = parts[1][len(prefix) + 4 :].split("-", 1)[0]
-        if not pid.isdigit() or not _alive(int(pid)):
+        if not pid.isdigit() or not pid_alive(int(pid)):
             stale.append(parts[0])
     if stale:
-        _docker("rm", "-f", "-v", *stale)
+        docker("rm", "-f", "-v", *stale)
 
 
 class LabInstance:
@@ -154,7 +142,7 @@ class LabInstance:
 
     def containers(self):
         """IDs of this instance's containers on the engine (any state)."""
-        return _docker("ps", "-aq", "--no-trunc", "--filter", f"label={INSTANCE_LABEL}={self.instance}").stdout.split()
+        return docker("ps", "-aq", "--no-trunc", "--filter", f"label={INSTANCE_LABEL}={self.instance}").stdout.split()
 
     def log(self):
         try:
