@@ -200,6 +200,10 @@ class Client:
             except OSError as exc:
                 errors.append(f"{server} ({address}): {exc.strerror or exc} (server unreachable)")
                 continue
+            except EOFError:
+                # dnspython raises the builtin EOFError when a TCP peer closes without answering.
+                errors.append(f"{server} ({address}): closed the connection without answering")
+                continue
             self._preferred = addresses.index((server, address, resolve_error))
             return response
         raise DcosError(
@@ -820,4 +824,6 @@ def _verify(client, changes):
             + "; ".join(parts)
             + " (BIND ignores a CNAME next to other records and the deletion of the last NS records of a zone apex)",
             record_sets=[change.label for change, _now in wrong],
+            # The UPDATE was accepted, so the module reports a change whatever the read-back says.
+            applied=len(changes),
         )

@@ -38,6 +38,7 @@ class FakeDns:
         self.sent = []  # (kind, message) of every message received
         self.down = set()  # addresses that refuse connections
         self.silent = set()  # addresses that never answer
+        self.hanging_up = set()  # addresses that close the TCP connection without an answer
         self.before_update = None  # called once before the next UPDATE is processed
         self.ignore_updates = False  # accept and do nothing (a server that drops the changes)
 
@@ -89,6 +90,8 @@ class FakeDns:
             raise ConnectionRefusedError(111, "Connection refused")
         if where in self.silent:
             raise dns.exception.Timeout(timeout=timeout)
+        if where in self.hanging_up:
+            raise EOFError("EOF")  # what dnspython raises when a TCP peer closes without answering
         wire = message.to_wire()
         try:
             request = dns.message.from_wire(wire, keyring=self.keys)

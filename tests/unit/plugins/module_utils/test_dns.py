@@ -441,6 +441,20 @@ def test_timeout(server):
         converge([E("web", "A", ["10.0.0.1"])], client=client(timeout=2))
 
 
+def test_a_server_that_hangs_up_is_an_error_in_words(server):
+    server.hanging_up.add("127.0.0.1")  # e.g. a load balancer or an ACL that drops the query
+    with pytest.raises(DcosError, match=r"127.0.0.1 \(127.0.0.1\): closed the connection without answering"):
+        converge([E("web", "A", ["10.0.0.1"])])
+
+
+def test_a_failed_read_back_still_says_the_update_was_sent(server):
+    server.ignore_updates = True  # accepts the UPDATE, changes nothing: the read-back differs
+    with pytest.raises(DcosError, match="accepted the update but did not apply all of it") as caught:
+        converge([E("web", "A", ["10.0.0.1"]), E("api", "A", ["10.0.0.2"])])
+    # The module reports changed: the server took a write, whatever it made of it.
+    assert caught.value.details["applied"] == 2
+
+
 def test_next_server_is_tried_and_then_preferred(server):
     server.down.add("127.0.0.2")
     c = client(servers=["127.0.0.2", "127.0.0.1"])
