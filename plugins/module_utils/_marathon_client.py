@@ -412,6 +412,23 @@ class MarathonClient:
 
     # -- endpoints ------------------------------------------------------------------------------
 
+    @staticmethod
+    def _field(response, method, key, default):
+        """``key`` of a JSON object body. A body that is not one (a login page or a proxy's answer
+        with HTTP 200) is an error in words, not a traceback in every caller."""
+        value = response.data.get(key) if isinstance(response.data, dict) else _NOT_JSON
+        if value is None:
+            return default
+        if value is _NOT_JSON or (default is not None and not isinstance(value, type(default))):
+            shown = str(response.data)[:120] if response.data else "an empty body"
+            raise MarathonError(
+                f"{method} {redact_url(response.url)} answered HTTP {response.status} with {shown!r}, "
+                f"not Marathon's JSON (no {key!r} {type(default).__name__ if default is not None else 'object'}): "
+                "does url point at Marathon itself?",
+                status=response.status,
+            )
+        return value
+
     def ping(self):
         return self.request("GET", "/ping").data
 
@@ -424,12 +441,12 @@ class MarathonClient:
             response = self.request("GET", f"/v2/apps/{app_path(app_id)}", query=[("embed", e) for e in embed])
         except MarathonNotFound:
             return None
-        return (response.data or {}).get("app")
+        return self._field(response, "GET", "app", None)
 
     def list_apps(self, id_filter=None, label=None, embed=()):
         """``GET /v2/apps`` with Marathon's own ``id`` (substring) and ``label`` (selector) filters."""
         query = [("id", id_filter), ("label", label)] + [("embed", e) for e in embed]
-        return (self.request("GET", "/v2/apps", query=query).data or {}).get("apps", [])
+        return self._field(self.request("GET", "/v2/apps", query=query), "GET", "apps", [])
 
     def put_app(self, app_id, definition, force=False, partial_update=True):
         """``PUT /v2/apps/{id}`` (creates or updates). Returns ``(deployment_id, version, created)``."""
@@ -467,8 +484,8 @@ class MarathonClient:
 
     def list_versions(self, app_id):
         """The app's versions, newest first."""
-        data = self.request("GET", f"/v2/apps/{app_path(app_id)}/versions").data or {}
-        return sorted(data.get("versions", []), reverse=True)
+        response = self.request("GET", f"/v2/apps/{app_path(app_id)}/versions")
+        return sorted(self._field(response, "GET", "versions", []), reverse=True)
 
     def get_app_version(self, app_id, version):
         """The app definition stored for ``version``, or ``None``."""
@@ -478,7 +495,7 @@ class MarathonClient:
             return None
 
     def get_tasks(self, app_id):
-        return (self.request("GET", f"/v2/apps/{app_path(app_id)}/tasks").data or {}).get("tasks", [])
+        return self._field(self.request("GET", f"/v2/apps/{app_path(app_id)}/tasks"), "GET", "tasks", [])
 
     def list_deployments(self):
         data = self.request("GET", "/v2/deployments").data
@@ -489,6 +506,9 @@ class MarathonClient:
             "DELETE", f"/v2/deployments/{quote(deployment_id, safe='')}", query={"force": "true" if force else None}
         )
         return response.deployment_id
+
+
+_NOT_JSON = object()
 
 
 class _TryNext(Exception):
@@ -572,7 +592,7 @@ class DeploymentWaiter:
         self.sleep = sleep or time.sleep
         self._finished = []
 
-    def _pause(self, delay, deadline):
+    def pause(self, delay, deadline):
         remaining = deadline - self.clock()
         self.sleep(max(0.0, min(delay, remaining)))
         return min(delay * 1.5, self.max_interval)
@@ -593,7 +613,7 @@ class DeploymentWaiter:
                     f"timed out after {self.timeout:g}s waiting for {steps}",
                     deployment_ids=sorted(d.get("id") for d in running),
                 )
-            delay = self._pause(delay, deadline)
+            delay = self.pause(delay, deadline)
 
     def wait_apps(self, app_ids, deadline=None, gone=()):
         """Until every app of ``app_ids`` is ready and every app of ``gone`` has disappeared.
@@ -628,7 +648,7 @@ class DeploymentWaiter:
                     f"timed out after {self.timeout:g}s waiting for the tasks{after}: " + "; ".join(waiting[:10]),
                     waiting=waiting,
                 )
-            delay = self._pause(delay, deadline)
+            delay = self.pause(delay, deadline)
 
     def wait(self, deployment_ids, app_ids=(), gone=()):
         """Wait for ``deployment_ids`` to finish, then for ``app_ids`` to be ready and ``gone`` to vanish."""
@@ -660,10 +680,13 @@ def call_unlocked(action, waiter, force, deadline=None):
     """Run ``action(force)``; on a 409 lock, wait the blocking deployments out and retry.
 
     With ``force`` the first call already sends ``force=true``. Without it, a lock that outlives
-    ``deadline`` ends in a :class:`DcosError` naming the blocking deployments.
+    ``deadline`` ends in a :class:`DcosError` naming the blocking deployments. Retries pause
+    between tries, so a lock Marathon keeps reporting (a deployment it does not list) is waited
+    out too, not hammered.
     """
     if deadline is None:
         deadline = waiter.clock() + waiter.timeout
+    delay = waiter.interval
     while True:
         try:
             return action(force)
@@ -671,9 +694,16 @@ def call_unlocked(action, waiter, force, deadline=None):
             try:
                 waiter.wait_deployments(locked.deployment_ids, deadline)
             except DcosError:
-                raise DcosError(
-                    "the app is locked by deployment(s) "
-                    + ", ".join(locked.deployment_ids)
-                    + f" that did not finish within {waiter.timeout:g}s; use force=true to override",
-                    deployment_ids=locked.deployment_ids,
-                ) from None
+                raise _lock_outlived(locked, waiter) from None
+            if waiter.clock() >= deadline:
+                raise _lock_outlived(locked, waiter) from None
+            delay = waiter.pause(delay, deadline)
+
+
+def _lock_outlived(locked, waiter):
+    blockers = ", ".join(locked.deployment_ids) or "(Marathon named none)"
+    return DcosError(
+        f"the app is locked by deployment(s) {blockers} that did not finish within {waiter.timeout:g}s; "
+        "use force=true to override",
+        deployment_ids=locked.deployment_ids,
+    )

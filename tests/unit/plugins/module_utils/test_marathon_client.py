@@ -424,3 +424,44 @@ def test_events_on_no_reachable_url_is_unreachable():
     client = MarathonClient("http://a:8080", opener=Script(("http://a:8080/", REFUSED)))
     with pytest.raises(MarathonUnreachable, match="GET /v2/events failed on every URL tried: http://a:8080"):
         next(client.events())
+
+
+def test_a_lock_naming_no_listed_deployment_is_retried_with_pauses_until_the_deadline():
+    # Marathon answers 409 with a deployment that /v2/deployments does not list (a stale id).
+    url = "http://m1:8080"
+    locked = {"message": "App is locked by one or more deployments.", "deployments": [{"id": "stale"}]}
+    outcomes = []
+    for _attempt in range(200):
+        outcomes += [(url + "/v2/apps/g/web/restart", http_error(url, 409, locked)), (url + "/v2/deployments", ok([]))]
+    script = Script(*outcomes)
+    client = MarathonClient(url, opener=script)
+    clock = Clock()
+    waiter = DeploymentWaiter(client, timeout=10, clock=clock, sleep=clock.sleep)
+    with pytest.raises(DcosError, match=r"locked by deployment\(s\) stale that did not finish within 10s"):
+        call_unlocked(lambda force: client.restart_app("/g/web", force=force), waiter, force=False)
+    restarts = [c for c in script.calls if c["url"].endswith("/restart")]
+    # Paced by the waiter's interval (0.5 s growing to 2 s) over 10 s of the fake clock, not a tight loop.
+    assert 3 <= len(restarts) <= 12
+
+
+@pytest.mark.parametrize(
+    ("call", "body"),
+    [
+        (lambda c: c.get_app("/g/web"), b"<html>login</html>"),
+        (lambda c: c.list_apps(), b"<html>login</html>"),
+        (lambda c: c.list_apps(), json.dumps({"apps": {"not": "a list"}}).encode()),
+        (lambda c: c.get_tasks("/g/web"), json.dumps(["a", "list"]).encode()),
+        (lambda c: c.list_versions("/g/web"), b""),
+    ],
+)
+def test_a_200_answer_that_is_not_marathons_json_is_an_error_in_words(call, body):
+    url = "http://m1:8080"
+    client = MarathonClient(url, opener=Script((url, FakeResponse(200, body, {"Content-Type": "text/html"}))))
+    with pytest.raises(DcosError, match=r"answered HTTP 200 with .* not Marathon's JSON .* does url point at Marathon"):
+        call(client)
+
+
+def test_apps_null_reads_as_no_apps():
+    url = "http://m1:8080"
+    client = MarathonClient(url, opener=Script((url, ok({"apps": None}))))
+    assert client.list_apps() == []
