@@ -54,7 +54,8 @@ lab-status:  ## Print the lab's URL, hosts and apps.
 lab-down:  ## Remove what the lab made (API, hosts, task containers, network, state).
 	@$(LAB_CTL) down
 
-demo: lab-up  ## Bring the lab up and print its status.
+demo: lab-up  ## Bring the lab up, deploy the integration environment on it, print its status.
+	@ansible-playbook -i inventories/lab playbooks/deploy_env.yml
 	@$(LAB_CTL) status
 
 clean:  ## Remove build outputs and caches (not .venv, not the images).

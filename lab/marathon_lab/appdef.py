@@ -227,6 +227,10 @@ class _Normaliser:
             self.app["fetch"] = [{"uri": u, "extract": True, "executable": False, "cache": False} for u in uris]
         self.scalars()
         self.health_checks()
+        parent = self.app.get("id", "/").rsplit("/", 1)[0] or "/"
+        self.app["dependencies"] = [
+            canonical_id(d, parent) for d in self.app.get("dependencies") or [] if isinstance(d, str)
+        ]
         if self.details:
             raise ValidationFailed(self.details)
         app = self.app
@@ -452,6 +456,24 @@ def normalise(body, service_ports=None):
     Raises :class:`ValidationFailed` (422) listing every problem found.
     """
     return _Normaliser(body, service_ports).run()
+
+
+OMIT_EMPTY = ("args", "constraints", "dependencies", "env", "fetch", "healthChecks", "readinessChecks", "secrets")
+
+
+def present(app):
+    """The app as Marathon 1.11 writes it: RAML ``omitEmpty`` fields left out when empty."""
+    data = copy.deepcopy(app)
+    for key in OMIT_EMPTY:
+        if key in data and not data[key]:
+            del data[key]
+    for network in data.get("networks") or []:
+        if isinstance(network, dict) and "labels" in network and not network["labels"]:
+            del network["labels"]
+    for item in data.get("portDefinitions") or []:
+        if isinstance(item, dict) and "labels" in item and not item["labels"]:
+            del item["labels"]
+    return data
 
 
 def config_part(app):

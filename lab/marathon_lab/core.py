@@ -100,6 +100,7 @@ class Lab:
         self.last_failures = {}
         self.reusable = {}
         self.stopping = set()
+        self.removals = []  # (due time, container ID): stopped containers kept for remove_delay_seconds
         self.health = HealthChecker(self)
         self.pool = ThreadPoolExecutor(max_workers=config.launch_workers, thread_name_prefix="lab-launch")
         self.kill_pool = ThreadPoolExecutor(max_workers=config.launch_workers, thread_name_prefix="lab-kill")
@@ -155,9 +156,13 @@ class Lab:
             for container_id, container in containers.items():
                 if container_id in known:
                     continue
-                if container["running"] or container["labels"].get(LABEL_TASK):
-                    LOG.info("removing stray container %s", container["name"])
-                    self.driver.remove(container_id)
+                if not container["running"] and self.config.remove_delay_seconds > 0:
+                    # A stopped container of a finished task: Mesos leaves it for docker_remove_delay.
+                    finished = parse_ts((container.get("finishedAt") or "")[:23] + "Z") or now_ms()
+                    self.removals.append((finished / 1000.0 + self.config.remove_delay_seconds, container_id))
+                    continue
+                LOG.info("removing stray container %s", container["name"])
+                self.driver.remove(container_id)
             self.dirty = True
 
     # ------------------------------------------------------------------ lifecycle
@@ -294,24 +299,26 @@ class Lab:
         steps = []
         start, scale, restart, stop = [], [], [], []
         for app_id, old, new in changes:
-            if new is None:
-                if old is not None:
-                    stop.append({"action": "StopApplication", "app": app_id})
-            elif old is None:
+            action = self._action_for(app_id, old, new, kind)
+            if old is None and new is not None:
                 start.append({"action": "StartApplication", "app": app_id})
-                if new["instances"] > 0:
-                    scale.append({"action": "ScaleApplication", "app": app_id})
-            elif (
-                kind == "restart"
-                or old["versionInfo"]["lastConfigChangeAt"] != new["versionInfo"]["lastConfigChangeAt"]
-            ):
-                if new["instances"] > 0 or self.app_tasks(app_id):
-                    restart.append({"action": "RestartApplication", "app": app_id})
-            elif old["instances"] != new["instances"] or len(self._live(app_id)) != new["instances"]:
-                scale.append({"action": "ScaleApplication", "app": app_id})
-        for group in (stop, start, scale, restart):
+            if action == "StopApplication":
+                stop.append({"action": action, "app": app_id})
+            elif action == "RestartApplication":
+                restart.append({"action": action, "app": app_id})
+            elif action == "ScaleApplication":
+                scale.append({"action": action, "app": app_id})
+        for group in (stop, start):
             if group:
                 steps.append({"actions": group})
+        # Scale and restart actions run in dependency order: an app waits for the apps it lists in
+        # `dependencies` (within this change) to be deployed, as Marathon's plan does.
+        targets = {c[0]: c[2] for c in changes if c[2] is not None}
+        levels = {}
+        for action in scale + restart:
+            levels.setdefault(_depth(action["app"], targets), []).append(action)
+        for level in sorted(levels):
+            steps.append({"actions": levels[level]})
         plan = {
             "id": new_uuid(),
             "version": version,
@@ -328,6 +335,19 @@ class Lab:
         self._publish("group_change_success", groupId="/", version=version)
         self.dirty = True
         return plan
+
+    def _action_for(self, app_id, old, new, kind):
+        """The step action a change needs, or None (a no-op change still makes a deployment)."""
+        if new is None:
+            return "StopApplication" if old is not None else None
+        if old is None:
+            return "ScaleApplication" if new["instances"] > 0 else None
+        config_changed = old["versionInfo"]["lastConfigChangeAt"] != new["versionInfo"]["lastConfigChangeAt"]
+        if kind == "restart" or config_changed:
+            return "RestartApplication" if new["instances"] > 0 or self.app_tasks(app_id) else None
+        if old["instances"] != new["instances"] or len(self._live(app_id)) != new["instances"]:
+            return "ScaleApplication"
+        return None
 
     def _advance_deployments(self):
         for plan in list(self.deployments.values()):
@@ -386,7 +406,7 @@ class Lab:
     # ------------------------------------------------------------------ API operations
     def _api_post(self, origin, app):
         if origin is not None:
-            self._publish("api_post_event", clientIp=origin[0], uri=origin[1], appDefinition=copy.deepcopy(app))
+            self._publish("api_post_event", clientIp=origin[0], uri=origin[1], appDefinition=appdef.present(app))
 
     def create_app(self, body, force=False, origin=None):
         appdef.type_check(body)
@@ -492,13 +512,17 @@ class Lab:
             old = self.get_app(app_id)
             version = timestamp()
             plan = self._create_deployment([(app_id, old, None)], version, force)
-            del self.apps[app_id]
-            self.versions.pop(app_id, None)
-            self.delays.pop(app_id, None)
-            self.reusable.pop(app_id, None)
-            self.stopping.add(app_id)
+            self._forget_app(app_id)
             self.save()
             return plan
+
+    def _forget_app(self, app_id):
+        """The app leaves the root group at once; its StopApplication step kills the tasks."""
+        del self.apps[app_id]
+        self.versions.pop(app_id, None)
+        self.delays.pop(app_id, None)
+        self.reusable.pop(app_id, None)
+        self.stopping.add(app_id)
 
     def restart_app(self, app_id, force=False):
         with self.lock:
@@ -537,10 +561,12 @@ class Lab:
                     self._stamp(app_id, new, current, version)
                 changes.append((app_id, current, new))
             revert = self._create_deployment(changes, version, True)
-            for app_id, _current, new in changes:
+            for app_id, current, new in changes:
                 if new is not None:
                     self.apps[app_id] = new
                     self._store_version(new)
+                elif current is not None:
+                    self._forget_app(app_id)
             self.save()
             return revert
 
@@ -622,7 +648,7 @@ class Lab:
         return data
 
     def app_json(self, app, embed=()):
-        data = copy.deepcopy(app)
+        data = appdef.present(app)
         tasks = [t for t in self.app_tasks(app["id"]) if t["state"] not in TERMINAL]
         data["tasksStaged"] = sum(1 for t in tasks if t["state"] in ("TASK_STAGING", "TASK_STARTING"))
         data["tasksRunning"] = sum(1 for t in tasks if t["state"] == "TASK_RUNNING")
@@ -679,7 +705,7 @@ class Lab:
             left = max(0.0, (delay or {}).get("until", 0) - now)
             items.append(
                 {
-                    "app": copy.deepcopy(app),
+                    "app": appdef.present(app),
                     "count": missing,
                     "delay": {"timeLeftSeconds": int(round(left)), "overdue": left <= 0},
                     "since": (delay or {}).get("since") or app["version"],
@@ -702,7 +728,13 @@ class Lab:
             self.pool.submit(self._launch_worker, app, task)
         self.health.run_due()
         with self.lock:
+            now = time.time()
+            due = [cid for when, cid in self.removals if when <= now]
+            self.removals = [(when, cid) for when, cid in self.removals if when > now]
             self._advance_deployments()
+        for container_id in due:
+            self.kill_pool.submit(self.driver.remove, container_id)
+        with self.lock:
             if self.dirty:
                 self.save()
 
@@ -813,10 +845,15 @@ class Lab:
                 "version": task["version"],
                 "slaveId": task["slaveId"],
             }
-            if app is not None and not task.get("wipe"):
-                self._increase_delay(app)
-        if task.get("containerId") and self.config.remove_delay_seconds <= 0:
-            self.kill_pool.submit(self.driver.remove, task["containerId"])
+        # Any end other than a plain kill delays the next launch (a task that exits 0 in a loop
+        # is backed off like a crashing one).
+        if (state != "TASK_KILLED" or task.get("unhealthyKill")) and app is not None and not task.get("wipe"):
+            self._increase_delay(app)
+        if task.get("containerId"):
+            if self.config.remove_delay_seconds > 0:
+                self.removals.append((time.time() + self.config.remove_delay_seconds, task["containerId"]))
+            else:
+                self.kill_pool.submit(self.driver.remove, task["containerId"])
         # A failed instance (or one killed for failing health checks) is relaunched under the same
         # instance ID with the next incarnation, as Marathon 1.9+ does; other kills free the instance.
         reusable = state != "TASK_KILLED" or task.get("unhealthyKill")
@@ -1090,6 +1127,12 @@ def _current(plan):
     if plan["currentStep"] == 0:
         return {"actions": []}
     return copy.deepcopy(plan["steps"][plan["currentStep"] - 1])
+
+
+def _depth(app_id, targets, seen=()):
+    """Longest chain of dependencies of ``app_id`` among the apps being deployed (cycles cut)."""
+    deps = [d for d in (targets.get(app_id) or {}).get("dependencies") or [] if d in targets and d not in seen]
+    return 1 + max((_depth(d, targets, (*seen, app_id)) for d in deps), default=0)
 
 
 def _merge_fixups(merged, body):

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import __version__
-from .appdef import canonical_id
+from .appdef import canonical_id, present
 from .core import appdef_ts
 from .errors import ApiError, ValidationFailed
 from .events import CLOSED
@@ -82,6 +82,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "marathon-lab"
     lab = None  # set by make_server
+    _body = b""
 
     # ------------------------------------------------------------ plumbing
     def log_message(self, format, *args):  # pylint: disable=redefined-builtin
@@ -109,9 +110,13 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(payload)
 
-    def _read_json(self):
+    def _read_body(self):
+        """Read the request body once, before any answer, so keep-alive connections stay in step."""
         length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        self._body = self.rfile.read(length) if length > 0 else b""
+
+    def _read_json(self):
+        raw = self._body
         try:
             return json.loads(raw.decode("utf-8") or "null")
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -155,6 +160,7 @@ class Handler(BaseHTTPRequestHandler):
         path = unquote(split.path)
         query = parse_qs(split.query, keep_blank_values=True)
         try:
+            self._read_body()
             if path == "/ping":
                 self._ping()
                 return
@@ -377,6 +383,7 @@ class Handler(BaseHTTPRequestHandler):
             data = lab.app_json(app)
         data["tasksStaged"] = data["tasksRunning"] = data["tasksHealthy"] = data["tasksUnhealthy"] = 0
         data["deployments"] = [{"id": plan["id"]}]
+        data["tasks"] = []
         headers = {"Location": f"http://{self._leader()}{app['id']}", "Marathon-Deployment-Id": plan["id"]}
         self._send(201, data, headers)
 
@@ -454,7 +461,7 @@ class Handler(BaseHTTPRequestHandler):
             stored = lab.versions.get(app_id, {}).get(key)
         if stored is None:
             raise ApiError(404, f"App '{app_id}' does not exist in version {wanted}")
-        self._send(200, stored)
+        self._send(200, present(stored))
 
     def _wants_text(self):
         accept = self.headers.get("Accept") or ""

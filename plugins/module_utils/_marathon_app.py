@@ -430,10 +430,26 @@ def _compare_dict(want, have, path, where):
         value = have[key]
         if key not in schema.known or key in schema.wildcards or _is_empty(value):
             continue
+        if (path, key) == ("container", "portMappings") and _is_default_port_mapping(value):
+            continue
         if key in schema.defaults and _equal_scalar(schema.defaults[key], value):
             continue
         diffs.append(f"{where}.{key}" if where else key)
     return diffs
+
+
+def _is_default_port_mapping(mappings):
+    """The one mapping Marathon 1.5+ adds to a bridge app that gives none (``name: default``, ports 0)."""
+    if not isinstance(mappings, list) or len(mappings) != 1 or not isinstance(mappings[0], dict):
+        return False
+    mapping = mappings[0]
+    return (
+        not mapping.get("containerPort")
+        and not mapping.get("hostPort")
+        and mapping.get("name") in (None, "default")
+        and mapping.get("protocol", "tcp") == "tcp"
+        and not mapping.get("labels")
+    )
 
 
 def _volume_key(volume):

@@ -215,8 +215,8 @@ class MarathonClient:
 
     # -- transport ------------------------------------------------------------------------------
 
-    def _open(self, url, method, body):
-        headers = {"Accept": "application/json"}
+    def _open(self, url, method, body, accept="application/json"):
+        headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = "application/json"
         if self.token:
@@ -344,6 +344,71 @@ class MarathonClient:
             ids = [d.get("id") for d in data["deployments"] if isinstance(d, dict) and d.get("id")]
             raise MarathonLocked(text, ids, status=status, **extra)
         raise MarathonError(text, status=status, **extra)
+
+    def _open_stream(self, path):
+        """Open ``GET path`` as an event stream on the first URL that accepts it (redirects followed)."""
+        order = list(range(self._preferred, len(self.urls))) + list(range(self._preferred))
+        tried = []
+        for index in order:
+            url = self.urls[index] + path
+            for _hop in range(_MAX_REDIRECTS + 1):
+                try:
+                    # Marathon compares Accept for equality with this exact value (else 405).
+                    handle = self._open(url, "GET", None, accept="text/event-stream")
+                except HTTPError as e:
+                    headers = self._headers(e.headers)
+                    if e.code in _REDIRECT_STATUS and headers.get("location"):
+                        url = _resolve(url, headers["location"])
+                        continue
+                    if e.code in _RETRY_NEXT_URL_STATUS:
+                        tried.append(f"{redact_url(self.urls[index])} (HTTP {e.code})")
+                        break
+                    raw = e.read()
+                    self._check("GET", path, Response(e.code, headers, self._decode(raw, headers), url), None)
+                except (URLError, socket.timeout, ConnectionError, OSError) as e:
+                    tried.append(f"{redact_url(self.urls[index])} ({getattr(e, 'reason', None) or e})")
+                    break
+                else:
+                    self._preferred = index
+                    return handle
+            else:
+                tried.append(f"{redact_url(self.urls[index])} (more than {_MAX_REDIRECTS} redirects)")
+        raise MarathonUnreachable(
+            f"Marathon is unreachable: GET {path} failed on every URL tried: " + "; ".join(tried),
+            urls_tried=[redact_url(u) for u in self.urls],
+        )
+
+    def events(self, event_types=()):
+        """Yield ``(event_type, data)`` from Marathon's event stream (``GET /v2/events``, SSE).
+
+        ``event_types`` narrows the stream (Marathon 1.3.7+). The generator ends when Marathon
+        closes the stream (a leader change, a restart); a read that outlasts the client's
+        ``timeout`` raises ``socket.timeout`` (Marathon sends a heartbeat every 10 s, so a timeout
+        of 15-30 s detects a dead stream). Events carry no id and cannot be resumed: re-read the
+        full state (``list_apps(embed=("apps.tasks",))``) after every (re)connect.
+        """
+        query = urlencode([("event_type", t) for t in event_types])
+        handle = self._open_stream("/v2/events" + (f"?{query}" if query else ""))
+        event_type = None
+        data = []
+        try:
+            for raw in handle:
+                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                if not line:
+                    if data:
+                        text = "\n".join(data)
+                        try:
+                            payload = json.loads(text)
+                        except ValueError:
+                            payload = text
+                        yield event_type or (payload.get("eventType") if isinstance(payload, dict) else None), payload
+                    event_type, data = None, []
+                elif line.startswith("event:"):
+                    event_type = line[len("event:") :].strip()
+                elif line.startswith("data:"):
+                    data.append(line[len("data:") :].lstrip())
+        finally:
+            handle.close()
 
     # -- endpoints ------------------------------------------------------------------------------
 

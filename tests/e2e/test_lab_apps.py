@@ -36,6 +36,10 @@ def test_post_creates_with_201_body_location_and_header(api, app_id):
     assert TS.match(body["version"])
     assert body["versionInfo"] == {"lastScalingAt": body["version"], "lastConfigChangeAt": body["version"]}
     assert response.headers["X-Marathon-Leader"].startswith("http://")
+    # RAML omitEmpty fields are left out when empty; defaults are filled in.
+    assert "env" not in body and "healthChecks" not in body and "constraints" not in body
+    assert body["labels"] == {} and body["backoffFactor"] == 1.15 and body["maxLaunchDelaySeconds"] == 300
+    assert body["networks"] == [{"mode": "host"}] and body["portDefinitions"][0]["port"] >= 10000
 
 
 def test_post_duplicate_is_409(api, app_id):
@@ -141,7 +145,7 @@ def test_partial_update_replaces_top_level_keys_wholesale(api, app_id):
     full = api.put(f"/v2/apps{app_id}?partialUpdate=false", json={"cmd": "sleep 10", "instances": 0})
     assert full.status_code == 200
     app = api.get(f"/v2/apps{app_id}").json()["app"]
-    assert app["labels"] == {} and app["env"] == {} and "container" not in app
+    assert app["labels"] == {} and "env" not in app and "container" not in app
     assert app["cpus"] == 1.0 and app["mem"] == 128.0
 
 

@@ -58,10 +58,20 @@ def test_framing_headers_and_attached_event_first(lab, stream, api):
     assert re.match(rb"^event: event_stream_attached\r\ndata: \{[^\r\n]*\}\r\n\r\n", body)
 
 
+def test_other_streams_see_attach_and_detach(lab, stream):
+    watcher = stream("event_stream_attached", "event_stream_detached")
+    assert watcher.next()[0] == "event_stream_attached"  # its own
+    other = EventStream(lab.url)
+    assert watcher.next()[0] == "event_stream_attached"
+    other.close()
+    kind, data = watcher.next()
+    assert kind == "event_stream_detached" and data["remoteAddress"]
+
+
 def test_heartbeat_is_a_bare_crlf(api, stream):
-    # The session's instance uses the default 10 s heartbeat; a separate instance would be slower.
+    # Test instances beat every second (tests/support/lab.py); the default is Jetty's 10 s.
     s = stream("no_such_event_type")
-    api.wait_for(lambda: s.raw.endswith(b"\r\n\r\n\r\n") or s.raw.count(b"\r\n") > s.raw.index(b"\r\n\r\n"), 15)
+    api.wait_for(lambda: s.raw.endswith(b"\r\n\r\n\r\n"), 5, what="a heartbeat")
     body = s.raw.split(b"\r\n\r\n", 1)[1]
     assert body.startswith(b"\r\n")
     assert s.events.empty()

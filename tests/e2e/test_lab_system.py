@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
 import requests
@@ -88,11 +89,13 @@ def test_basic_auth_401_and_403(guarded):
     assert anonymous.json() == {"message": "Invalid username or password."}
     assert requests.get(base + "/v2/apps", auth=("admin", "wrong"), timeout=10).status_code == 401
     assert requests.get(base + "/v2/apps", auth=("viewer", "look"), timeout=10).status_code == 200
-    denied = requests.post(
-        base + "/v2/apps", json=sleeper("/pptvlab/a", instances=0), auth=("viewer", "look"), timeout=10
-    )
+    viewer = requests.Session()
+    viewer.auth = ("viewer", "look")
+    denied = viewer.post(base + "/v2/apps", json=sleeper("/pptvlab/a", instances=0), timeout=10)
     assert denied.status_code == 403
     assert denied.json() == {"message": "Not Authorized to perform this action!"}
+    # The refused body was consumed: the same keep-alive connection still answers correctly.
+    assert viewer.get(base + "/v2/apps", timeout=10).json() == {"apps": []}
     assert requests.get(base + "/ping", timeout=10).status_code == 200
     events = EventStream(base)
     assert events.status == 401
@@ -170,3 +173,24 @@ def test_restart_keeps_apps_adopts_containers_and_closes_streams():
         lab.kill_process()
         lab.start()
         assert api.get("/v2/apps/pptvlab/keep").json()["app"]["labels"] == {"after": "crash"}
+
+
+def test_finished_task_containers_stay_for_remove_delay():
+    with lab_instance("pptvlab-", remove_delay_seconds=600) as lab:
+        api = Api(lab.url)
+        api.post("/v2/apps", json=sleeper("/pptvlab/once", instances=1, cmd="exit 0", backoffSeconds=600))
+        failure_free = api.wait_for(lab.containers, 30, what="a container")
+        api.wait_for(
+            lambda: subprocess.run(
+                ["docker", "inspect", "-f", "{{ .State.Status }}", failure_free[0]],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip()
+            == "exited",
+            30,
+            what="the task to finish",
+        )
+        # Finished (exit 0) and relaunched later; the stopped container is left behind, as Mesos does.
+        time.sleep(1)
+        assert failure_free[0] in lab.containers()

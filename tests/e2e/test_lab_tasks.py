@@ -234,3 +234,18 @@ def test_scale_down_kills_youngest_first(api, app_id):
     response = api.put(f"/v2/apps{app_id}", json={"instances": 1})
     api.wait_deployed(response.json()["deploymentId"])
     assert [t["id"] for t in api.tasks(app_id)] == [first]
+
+
+def test_named_container_network_and_host_volume(api, lab, app_id, network, tmp_path):
+    (tmp_path / "hello.txt").write_text("from the host\n")
+    body = sleeper(app_id, cmd="cat /data/hello.txt > /data/seen.txt && sleep 3600")
+    body["networks"] = [{"mode": "container", "name": network["name"]}]
+    body["container"]["volumes"] = [{"containerPath": "/data", "hostPath": str(tmp_path), "mode": "RW"}]
+    api.post("/v2/apps", json=body)
+    task = api.wait_running(app_id, 1)[0]
+    [address] = task["ipAddresses"]
+    assert address["ipAddress"].startswith(network["prefix"])
+    cid = _container(lab, task["id"])
+    assert docker_inspect(cid, "{{ range $k, $v := .NetworkSettings.Networks }}{{ $k }}{{ end }}") == network["name"]
+    api.wait_for((tmp_path / "seen.txt").exists, 20, what="the task to write through the volume")
+    assert (tmp_path / "seen.txt").read_text() == "from the host\n"

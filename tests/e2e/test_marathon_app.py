@@ -10,8 +10,8 @@ The lab runs with basic auth on, so every call also exercises the credentials pa
 
 from __future__ import annotations
 
-import json
 import socket
+import threading
 import time
 import uuid
 
@@ -20,6 +20,8 @@ import requests
 from support.ansible_run import run_play, run_task
 from support.lab import lab_instance
 from support.recording_proxy import RecordingProxy
+
+from ansible_collections.pptv.dcos.plugins.module_utils._marathon_client import MarathonClient
 
 PREFIX = "pptvmar-"
 USER, PASSWORD = "ops", "pw-e2e-7f3a"
@@ -159,6 +161,7 @@ def test_create_check_mode_idempotency_and_diff(mar, direct, group):
 
     created = mar({"app_id": app_id, "definition": definition})
     assert created.changed
+    assert PASSWORD not in created["stdout"]
     assert created["changed_fields"] == ["app"]
     assert created["deployment_id"]
     assert created["tasks"]["running"] == 2
@@ -200,7 +203,7 @@ def test_a_label_change_restarts_every_task(mar, direct, group):
     assert not set(before) & set(after)
 
 
-def test_scale_restart_stop(mar, direct, group):
+def test_scale_restart_stop_absent_twice(mar, direct, group):
     app_id = f"{group}/web"
     mar({"app_id": app_id, "definition": sleeper()})
 
@@ -228,10 +231,6 @@ def test_scale_restart_stop(mar, direct, group):
     assert not mar({"app_id": app_id, "state": "stopped"}).changed
     assert mar.proxy.writes() == []
 
-
-def test_absent_twice(mar, direct, group):
-    app_id = f"{group}/web"
-    mar({"app_id": app_id, "definition": sleeper()})
     first = mar({"app_id": app_id, "state": "absent"})
     assert first.changed
     assert direct.get(f"/v2/apps{app_id}").status_code == 404
@@ -240,48 +239,95 @@ def test_absent_twice(mar, direct, group):
     assert mar.proxy.writes() == []
 
 
-def test_a_lock_is_waited_out_and_overridden_with_force(mar, direct, group):
-    app_id = f"{group}/slow"
-    # Healthy only once the server is up, 12 s after start: the deployment holds the app meanwhile.
-    slow = web(cmd="sleep 12 && python3 -m http.server $PORT0")
-    started = direct.put(f"/v2/apps{app_id}", slow)
+@pytest.fixture
+def held_port():
+    """A host port held by a listening socket: a task that publishes it can never start."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("0.0.0.0", 0))  # noqa: S104 - Docker publishes on 0.0.0.0; this blocks it
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def failing(port, **extra):
+    """An app whose task cannot start (its host port is taken): its deployment never ends."""
+    return sleeper(
+        networks=[{"mode": "container/bridge"}],
+        container={
+            "type": "DOCKER",
+            "docker": {"image": IMAGE},
+            "portMappings": [{"containerPort": 80, "hostPort": port}],
+        },
+        **extra,
+    )
+
+
+def test_a_lock_is_waited_out(mar, direct, group, held_port):
+    app_id = f"{group}/locked"
+    started = direct.put(f"/v2/apps{app_id}", failing(held_port))
     assert started.status_code == 201, started.text
     blocking = started.json()["deploymentId"]
     assert blocking in direct.deployment_ids()
+    # Whoever started the blocking deployment cancels it once the module has been refused (409)
+    # and has waited a little.
 
-    waited = mar({"app_id": app_id, "definition": slow, "instances": 2})
+    def cancel_when_refused():
+        deadline = time.time() + 60
+        while time.time() < deadline and not any(r[2] == 409 for r in mar.proxy.requests()):
+            time.sleep(0.1)
+        time.sleep(2)
+        direct.delete(f"/v2/deployments/{blocking}", params={"force": "true"})
+
+    mar.proxy.clear()
+    cancel = threading.Thread(target=cancel_when_refused)
+    cancel.start()
+    try:
+        waited = mar({"app_id": app_id, "definition": sleeper(instances=2)})
+    finally:
+        cancel.join()
     assert waited.changed, waited
     puts = [r for r in mar.proxy.requests() if r[0] == "PUT"]
     assert [r[2] for r in puts] == [409, 200]  # refused while locked, sent again once free
     assert all("force=true" not in r[1] for r in puts)
-    assert direct.app(app_id)["instances"] == 2
+    assert any(r[1] == "/v2/deployments" for r in mar.proxy.requests())  # it waited on the deployment list
+    app = direct.app(app_id)
+    assert app["instances"] == 2
+    assert all(m.get("hostPort") != held_port for m in app["container"].get("portMappings") or [])
+    # Marathon's default mapping for a bridge app without mappings does not make the next run a change
+    assert not mar({"app_id": app_id, "definition": sleeper(instances=2)}).changed
+    assert len(task_ids(direct, app_id)) == 2
 
-    # A deployment that never finishes (the server never starts): waiting gives up, force wins.
-    stuck = dict(slow, cmd="sleep 3600", instances=1)
-    blocked = direct.put(f"/v2/apps{app_id}", stuck)
-    assert blocked.status_code == 200, blocked.text
+
+def test_a_lock_past_the_timeout_fails_and_force_overrides_it(mar, direct, group, held_port):
+    app_id = f"{group}/stuck"
+    blocked = direct.put(f"/v2/apps{app_id}", failing(held_port))
+    assert blocked.status_code == 201, blocked.text
     stuck_id = blocked.json()["deploymentId"]
-    refused = mar({"app_id": app_id, "definition": stuck, "instances": 3, "wait_timeout": 3})
+
+    refused = mar({"app_id": app_id, "definition": sleeper(networks=[{"mode": "host"}]), "wait_timeout": 3})
     assert_clean_failure(refused)
+    assert not refused.changed
     assert stuck_id in refused["msg"]
     assert "use force=true" in refused["msg"]
-    assert direct.app(app_id)["instances"] == 1
+    assert direct.app(app_id)["container"]["portMappings"][0]["hostPort"] == held_port
 
-    forced = mar({"app_id": app_id, "definition": web(), "force": True})
+    forced = mar({"app_id": app_id, "definition": sleeper(networks=[{"mode": "host"}]), "force": True})
     assert forced.changed, forced
-    assert any(r[0] == "PUT" and "force=true" in r[1] for r in mar.proxy.requests())
+    assert [(r[0], "force=true" in r[1], r[2]) for r in mar.proxy.writes()] == [("PUT", True, 200)]
     assert stuck_id not in direct.deployment_ids()
-    assert forced["tasks"]["healthy"] == 1
+    assert direct.app(app_id)["networks"] == [{"mode": "host"}]
+    assert forced["tasks"]["running"] == 1
 
 
-def test_wait_timeout_names_the_deployment_and_its_step(mar, direct, group):
+def test_wait_timeout_names_the_deployment_and_its_step(mar, direct, group, held_port):
     app_id = f"{group}/never"
-    result = mar({"app_id": app_id, "definition": web(cmd="sleep 3600"), "wait_timeout": 3})
-    print({k: v for k, v in result.items() if k != "stdout"})
+    result = mar({"app_id": app_id, "definition": failing(held_port), "wait_timeout": 3})
     assert_clean_failure(result)
     assert result.changed  # the app was written; only the wait gave up
-    deployment = direct.get(f"/v2/apps{app_id}").json()["app"]["deployments"][0]["id"]
-    assert f"waiting for deployment {deployment} on step " in result["msg"]
+    deployments = [d for d in direct.get("/v2/deployments").json() if app_id in d["affectedApps"]]
+    assert len(deployments) == 1
+    step = f"step {deployments[0]['currentStep']}/{deployments[0]['totalSteps']}"
+    assert result["msg"].startswith(f"timed out after 3s waiting for deployment {deployments[0]['id']} on {step} (")
     assert app_id in result["msg"]
 
 
@@ -348,7 +394,7 @@ def test_bulk_converges_50_apps_in_one_call(mar, direct, group):
     apps[9] = {"app_id": apps[9]["app_id"], "state": "absent"}
     mixed = mar({"apps": apps})
     assert mixed.changed
-    assert [w[:2] for w in mar.proxy.writes()] == [("PUT", "/v2/apps"), ("DELETE", f"/v2/apps{group}/a09")]
+    assert [w[:2] for w in mar.proxy.writes()] == [("PUT", "/v2/apps"), ("DELETE", f"/v2/apps{group}/a09?force=false")]
     assert [a["app_id"] for a in mixed["apps"] if a["changed"]] == [f"{group}/a07", f"{group}/a09"]
     assert direct.app(f"{group}/a07")["labels"] == {"pptv.test": "changed"}
     assert direct.app(f"{group}/a09") is None
@@ -363,51 +409,56 @@ def _closed_port():
         return sock.getsockname()[1]
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        ({"app_id": "/PPTVMAR/Bad_Id", "definition": {"cmd": "x"}}, "is not a valid Marathon app id"),
-        ({"app_id": "/pptvmar-bad/x", "definition": {"cmd": "x", "mem": "lots"}}, "definition.mem must be a number"),
-        ({"app_id": "/pptvmar-bad/x", "definition": {"cmd": "x"}, "instances": -2}, "instances must be 0 or more"),
-        (
-            {"app_id": "/pptvmar-bad/x", "definition": {"cmd": "x", "upgradeStrategy": {"minimumHealthCapacity": 2}}},
-            "HTTP 422",
-        ),
-    ],
-)
-def test_bad_input_fails_cleanly(mar, direct, args, message):
-    result = mar(args)
-    assert_clean_failure(result)
-    assert message in result["msg"]
-    assert direct.get("/v2/apps/pptvmar-bad/x").status_code == 404
-
-
-def test_marathons_validation_error_names_the_field_path(mar):
-    result = mar(
-        {"app_id": "/pptvmar-bad/x", "definition": {"cmd": "x", "upgradeStrategy": {"minimumHealthCapacity": 2}}}
-    )
-    assert_clean_failure(result)
-    assert "/upgradeStrategy/minimumHealthCapacity" in result["msg"]
-    assert result["marathon_details"][0]["path"] == "/upgradeStrategy/minimumHealthCapacity"
-
-
-def test_an_unreachable_url_lists_the_urls_tried(mar, proxy):
+def test_bad_input_fails_cleanly(proxy, direct):
+    """Each case is a task of one play (one ansible-playbook start for all)."""
+    conn = {"url": proxy.url, "username": USER, "password": PASSWORD}
     dead = f"http://127.0.0.1:{_closed_port()}"
-    result = mar(
-        {"app_id": "/pptvmar-bad/x", "definition": sleeper()}, url=[dead, dead.replace("127.0.0.1", "127.0.0.2")]
+    bad_x = "/pptvmar-bad/x"
+    cases = [
+        ({"app_id": "/PPTVMAR/Bad_Id", "definition": {"cmd": "x"}}, "is not a valid Marathon app id"),
+        ({"app_id": bad_x, "definition": {"cmd": "x", "mem": "lots"}}, "definition.mem must be a number, got str"),
+        ({"app_id": bad_x, "definition": {"cmd": "x"}, "instances": -2}, "instances must be 0 or more, got -2"),
+        (
+            {"app_id": bad_x, "definition": {"cmd": "x", "upgradeStrategy": {"minimumHealthCapacity": 2}}},
+            "Marathon answered HTTP 422 to PUT ",
+        ),
+        (
+            {"app_id": bad_x, "definition": sleeper(), "url": [dead, dead.replace("127.0.0.1", "127.0.0.2")]},
+            f"Marathon is unreachable: GET /v2/apps{bad_x} failed on every URL tried: {dead} (",
+        ),
+        (
+            {"app_id": bad_x, "definition": sleeper(), "password": "not-the-password-91"},
+            "Marathon rejected the credentials (HTTP 401)",
+        ),
+        (
+            {"apps": [{"app_id": "/pptvmar-bad/y"}, {"app_id": "pptvmar-bad/y/"}]},
+            "apps[1].app_id: /pptvmar-bad/y is listed twice",
+        ),
+    ]
+    tasks = [
+        {"name": f"case {n}", "pptv.dcos.marathon_app": dict(conn, **args), "ignore_errors": True}
+        for n, (args, _message) in enumerate(cases)
+    ]
+    # and a dead first URL is skipped for a live one
+    tasks.append(
+        {"name": "fallback", "pptv.dcos.marathon_app": dict(conn, app_id=bad_x, state="absent", url=[dead, proxy.url])}
     )
-    assert_clean_failure(result, PASSWORD)
-    assert result["msg"].startswith("Marathon is unreachable: GET /v2/apps/pptvmar-bad/x failed on every URL tried: ")
-    assert dead in result["msg"]
-    # a dead first URL is skipped for a live one
-    fallback = mar({"app_id": "/pptvmar-bad/x", "state": "absent"}, url=[dead, proxy.url])
+    proxy.clear()
+    results = run_play(tasks)
+    for (_args, message), result in zip(cases, results):
+        assert result.failed, result
+        assert message in result["msg"], result["msg"]
+        assert "Traceback" not in result["stdout"]
+        assert "not-the-password-91" not in result["stdout"]
+        assert PASSWORD not in result["stdout"]
+    validation = results[3]
+    assert "/upgradeStrategy/minimumHealthCapacity" in validation["msg"]
+    assert validation["marathon_details"][0]["path"] == "/upgradeStrategy/minimumHealthCapacity"
+    assert results[4]["urls_tried"] == [dead, dead.replace("127.0.0.1", "127.0.0.2")]
+    fallback = results[-1]
     assert not fallback.failed and not fallback.changed
-
-
-def test_a_wrong_password_is_an_auth_error_that_hides_it(mar):
-    result = mar({"app_id": "/pptvmar-bad/x", "definition": sleeper()}, password="not-the-password-91")
-    assert_clean_failure(result, "not-the-password-91", PASSWORD)
-    assert "Marathon rejected the credentials (HTTP 401)" in result["msg"]
+    assert [w[:2] for w in proxy.writes()] == [("PUT", f"/v2/apps{bad_x}")]  # only the one Marathon refused
+    assert direct.get(f"/v2/apps{bad_x}").status_code == 404
 
 
 # -- info, lookup, module_defaults --------------------------------------------------------------
@@ -453,6 +504,17 @@ def run_play_with_defaults(play):
     return results
 
 
-def test_results_are_json_serialisable_and_hold_no_secret(mar, group):
-    result = mar({"app_id": f"{group}/web", "definition": sleeper()})
-    assert PASSWORD not in json.dumps({k: v for k, v in result.items() if k != "stdout"})
+def test_the_client_core_reads_the_event_stream(lab, group):
+    """The discovery daemon's view: the core used outside Ansible, following Marathon's events."""
+    client = MarathonClient(lab.url, username=USER, password=PASSWORD, timeout=15)
+    app_id = f"{group}/events"
+    events = client.events()
+    assert next(events)[0] == "event_stream_attached"
+    client.put_app(app_id, sleeper())
+    seen = []
+    for event_type, data in events:
+        seen.append(event_type)
+        if event_type == "status_update_event" and data["appId"] == app_id and data["taskStatus"] == "TASK_RUNNING":
+            break
+    events.close()
+    assert "deployment_info" in seen or "api_post_event" in seen

@@ -44,41 +44,57 @@ def ansible_env(**extra):
     return env
 
 
-def run_play(tasks, check=False, diff=False, extra_vars=None, env=None, timeout=600):
-    """Run ``tasks`` in one play on localhost; returns the list of task results in order."""
-    play = [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
-    with tempfile.TemporaryDirectory(prefix="pptv-play-") as tmp:
-        playbook = Path(tmp) / "play.yml"
-        playbook.write_text(yaml.safe_dump(play, sort_keys=False))
-        cmd = [
-            str(ROOT / ".venv" / "bin" / "ansible-playbook"),
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-e",
-            "ansible_python_interpreter=" + str(ROOT / ".venv" / "bin" / "python"),
-            str(playbook),
-        ]
-        if check:
-            cmd.append("--check")
-        if diff:
-            cmd.append("--diff")
-        if extra_vars:
-            cmd += ["-e", json.dumps(extra_vars)]
-        proc = subprocess.run(
-            cmd, cwd=ROOT, env=ansible_env(**(env or {})), capture_output=True, text=True, timeout=timeout, check=False
-        )
+def run_playbook(playbook, inventory, extra_vars=None, check=False, diff=False, env=None, timeout=900, connection=None):
+    """Run a playbook file as an operator would; returns the json callback's whole report.
+
+    ``report["stats"][host]["changed"]`` counts changed tasks; ``report["plays"]`` holds every
+    task's per-host result. An unparsable output raises with what ansible-playbook printed.
+    """
+    cmd = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory), str(playbook)]
+    if connection:
+        cmd += ["-c", connection]
+    if check:
+        cmd.append("--check")
+    if diff:
+        cmd.append("--diff")
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    proc = subprocess.run(
+        cmd, cwd=ROOT, env=ansible_env(**(env or {})), capture_output=True, text=True, timeout=timeout, check=False
+    )
     try:
         report = json.loads(proc.stdout)
     except ValueError as exc:
         raise AssertionError(
             f"ansible-playbook printed no JSON (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
         ) from exc
+    report["rc"] = proc.returncode
+    report["stdout"] = proc.stdout
+    return report
+
+
+def run_play(tasks, check=False, diff=False, extra_vars=None, env=None, timeout=600):
+    """Run ``tasks`` in one play on localhost; returns the list of task results in order."""
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+    with tempfile.TemporaryDirectory(prefix="pptv-play-") as tmp:
+        playbook = Path(tmp) / "play.yml"
+        playbook.write_text(yaml.safe_dump(play, sort_keys=False))
+        variables = {"ansible_python_interpreter": str(ROOT / ".venv" / "bin" / "python")}
+        variables.update(extra_vars or {})
+        report = run_playbook(
+            playbook,
+            "localhost,",
+            variables,
+            check=check,
+            diff=diff,
+            env=env,
+            connection="local",
+            timeout=timeout,
+        )
     results = []
     for task in report["plays"][0]["tasks"]:
         result = TaskResult(task["hosts"].get("localhost", {}))
-        result["stdout"] = proc.stdout
+        result["stdout"] = report["stdout"]
         results.append(result)
     return results
 

@@ -9,7 +9,8 @@
 
 Each instance has its own loopback port, state directory and container-name prefix, and labels
 its containers with a unique instance name; stopping it removes every container it made. Stale
-instances with the same prefix (from a killed earlier run) are cleaned at start.
+instances with the same prefix (from a killed earlier run, whose process is gone) are cleaned at
+start.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ INSTANCE_LABEL = "org.pptv.dcos.lab.instance"
 TEST_SETTINGS = {
     "tick_seconds": 0.2,
     "kill_grace_seconds": 1,
-    "heartbeat_seconds": 10,
+    "heartbeat_seconds": 1,
 }
 
 
@@ -48,16 +49,32 @@ def remove_containers(instance_filter):
         _docker("rm", "-f", "-v", *ids)
 
 
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def clean_stale(prefix):
-    """Remove containers of earlier instances whose label value starts with ``prefix``."""
-    out = _docker(
-        "ps", "-a", "--filter", f"label={INSTANCE_LABEL}", "--format", f'{{{{.ID}}}} {{{{.Label "{INSTANCE_LABEL}"}}}}'
-    )
-    stale = [
-        line.split()[0]
-        for line in out.stdout.splitlines()
-        if len(line.split()) == 2 and line.split()[1].startswith(prefix)
-    ]
+    """Remove containers of earlier instances with this prefix whose test process is gone.
+
+    Instance names embed the PID of the process that started them (``<prefix>lab-<pid>-<id>``),
+    so instances of a live run (another fixture, a parallel worker) are left alone.
+    """
+    fmt = f'{{{{.ID}}}} {{{{.Label "{INSTANCE_LABEL}"}}}}'
+    out = _docker("ps", "-a", "--filter", f"label={INSTANCE_LABEL}", "--format", fmt)
+    stale = []
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].startswith(f"{prefix}lab-"):
+            continue
+        pid = parts[1][len(prefix) + 4 :].split("-", 1)[0]
+        if not pid.isdigit() or not _alive(int(pid)):
+            stale.append(parts[0])
     if stale:
         _docker("rm", "-f", "-v", *stale)
 
@@ -67,7 +84,7 @@ class LabInstance:
 
     def __init__(self, prefix, state_dir, settings):
         self.prefix = prefix
-        self.instance = f"{prefix}lab-{uuid.uuid4().hex[:8]}"
+        self.instance = f"{prefix}lab-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.name_prefix = f"{self.instance}-"
         self.state_dir = str(state_dir)
         self.settings = settings

@@ -378,6 +378,23 @@ CASES = [
         ["container.docker.parameters"],
     ),
     (
+        "the default port mapping Marathon adds to a bridge app that gives none",
+        {"container": {"docker": {"image": "a"}}},
+        {
+            "container": {
+                "docker": {"image": "a"},
+                "portMappings": [{"containerPort": 0, "hostPort": 0, "name": "default", "servicePort": 10007}],
+            }
+        },
+        [],
+    ),
+    (
+        "a real port mapping the definition dropped is a change",
+        {"container": {"docker": {"image": "a"}}},
+        {"container": {"docker": {"image": "a"}, "portMappings": [{"containerPort": 80, "hostPort": 0}]}},
+        ["container.portMappings"],
+    ),
+    (
         "docker parameters compare in order",
         {"container": {"docker": {"image": "a", "parameters": [{"key": "ip", "value": "10.0.0.2"}]}}},
         {"container": {"docker": {"image": "a", "parameters": [{"key": "ip", "value": "10.0.0.3"}]}}},

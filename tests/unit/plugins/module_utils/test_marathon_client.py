@@ -368,3 +368,59 @@ def test_common_group(ids, group):
 
 def test_opener_defaults_to_ansible_open_url():
     assert MarathonClient("http://m").opener is _marathon_client.open_url
+
+
+# -- the event stream ---------------------------------------------------------------------------
+
+
+class Stream:
+    """An SSE body as Marathon frames it: ``event:``/``data:`` lines, CRLF, bare CRLF heartbeats."""
+
+    def __init__(self, chunks):
+        self.lines = [line.encode() for line in chunks]
+        self.closed = False
+
+    def __iter__(self):
+        return iter(self.lines)
+
+    def close(self):
+        self.closed = True
+
+
+def test_events_follow_the_standby_redirect_and_parse_marathons_framing():
+    body = Stream(
+        [
+            "event: event_stream_attached\r\n",
+            'data: {"remoteAddress":"127.0.0.1","eventType":"event_stream_attached"}\r\n',
+            "\r\n",
+            "\r\n",  # heartbeat
+            "event: status_update_event\r\n",
+            'data: {"appId":"/int/web","taskStatus":"TASK_RUNNING","eventType":"status_update_event"}\r\n',
+            "\r\n",
+        ]
+    )
+    script = Script(
+        (
+            "http://standby:8080/v2/events",
+            http_error(
+                "http://standby:8080/v2/events",
+                302,
+                b"",
+                {"Location": "http://leader:8080/v2/events?event_type=status_update_event"},
+            ),
+        ),
+        ("http://leader:8080/v2/events", body),
+    )
+    client = MarathonClient("http://standby:8080", opener=script)
+    events = list(client.events(event_types=["status_update_event"]))
+    assert [e[0] for e in events] == ["event_stream_attached", "status_update_event"]
+    assert events[1][1]["taskStatus"] == "TASK_RUNNING"
+    assert script.calls[0]["url"] == "http://standby:8080/v2/events?event_type=status_update_event"
+    assert script.calls[0]["headers"]["Accept"] == "text/event-stream"
+    assert body.closed
+
+
+def test_events_on_no_reachable_url_is_unreachable():
+    client = MarathonClient("http://a:8080", opener=Script(("http://a:8080/", REFUSED)))
+    with pytest.raises(MarathonUnreachable, match="GET /v2/events failed on every URL tried: http://a:8080"):
+        next(client.events())
