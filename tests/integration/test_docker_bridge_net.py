@@ -50,12 +50,15 @@ def meaningful(net):
 
 
 def cleanup():
-    names = sh("docker", "ps", "-aq", "--filter", f"name=^{PREFIX}").stdout.split()
+    # Only this suite's containers (pptvnet-c<n>) and networks (pptvnet-oak*): the ip_pool suite
+    # uses the same prefix for its lab and network and may run at the same time.
+    names = sh("docker", "ps", "-aq", "--filter", f"name=^{PREFIX}c[0-9]").stdout.split()
     if names:
         sh("docker", "rm", "-f", *names, check=False)
-    nets = sh("docker", "network", "ls", "-q", "--filter", f"name={PREFIX}").stdout.split()
+    nets = sh("docker", "network", "ls", "--format", "{{.Name}}", "--filter", f"name={NET}").stdout.split()
     for net in nets:
-        sh("docker", "network", "rm", net, check=False)
+        if net.startswith(NET):
+            sh("docker", "network", "rm", net, check=False)
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,8 @@
 :func:`start_zookeeper` writes its own ``zoo.cfg`` and data directory under ``workdir`` and runs
 ``java`` with the class path Debian ships (``/usr/share/java/zookeeper.jar`` names its dependencies
 in its manifest); :meth:`ZooKeeperServer.stop` ends that one process by PID. A server left behind
-by a killed run is recognised by its config path (which carries ``tag``) and stopped first.
+by a killed run is recognised by its config path (which carries ``tag``) and a dead owner process,
+and stopped first; servers of live runs are left alone.
 """
 
 from __future__ import annotations
@@ -29,18 +30,40 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def stop_stale(tag):
-    """Stop ZooKeeper servers of earlier runs whose config path contains ``tag``."""
+    """Stop ZooKeeper servers of earlier runs whose config path contains ``tag``.
+
+    A server is stale when the process that started it (``owner.pid`` beside its ``zoo.cfg``) is
+    gone; servers of runs still alive (another suite or checkout using the same tag) are spared.
+    """
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            cmdline = [part.decode(errors="replace") for part in (entry / "cmdline").read_bytes().split(b"\0")]
         except OSError:
             continue
-        if any(MAIN.encode() == part for part in cmdline) and any(tag.encode() in part for part in cmdline):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(entry.name), signal.SIGKILL)
+        if MAIN not in cmdline or not any(tag in part for part in cmdline):
+            continue
+        config = Path(cmdline[-2] if not cmdline[-1] else cmdline[-1])
+        try:
+            owner = int((config.parent / "owner.pid").read_text().strip())
+        except (OSError, ValueError):
+            owner = None
+        if owner is not None and _alive(owner):
+            continue
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(entry.name), signal.SIGKILL)
 
 
 class ZooKeeperServer:
@@ -76,6 +99,7 @@ def start_zookeeper(workdir, tag, timeout=60):
     data = workdir / "data"
     data.mkdir(parents=True, exist_ok=True)
     port = free_port()
+    (workdir / "owner.pid").write_text(f"{os.getpid()}\n")
     config = workdir / "zoo.cfg"
     config.write_text(
         "\n".join(
