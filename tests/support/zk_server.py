@@ -19,25 +19,11 @@ import subprocess
 import time
 from pathlib import Path
 
+from support.procs import free_port, pid_alive
+
 JAVA = "/usr/bin/java"
 CLASSPATH = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
 MAIN = "org.apache.zookeeper.server.ZooKeeperServerMain"
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def stop_stale(tag):
@@ -60,7 +46,7 @@ def stop_stale(tag):
             owner = int((config.parent / "owner.pid").read_text().strip())
         except (OSError, ValueError):
             owner = None
-        if owner is not None and _alive(owner):
+        if owner is not None and pid_alive(owner):
             continue
         with contextlib.suppress(ProcessLookupError):
             os.kill(int(entry.name), signal.SIGKILL)
