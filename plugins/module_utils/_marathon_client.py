@@ -301,6 +301,8 @@ class MarathonClient:
                 headers = self._headers(e.headers)
                 if e.code in _REDIRECT_STATUS and headers.get("location"):
                     url = _resolve(url, headers["location"])
+                    if url is None:
+                        raise _TryNext("redirected from https to http: refused, credentials stay on TLS") from None
                     continue
                 if e.code in _RETRY_NEXT_URL_STATUS:
                     raise _TryNext(f"HTTP {e.code}") from None
@@ -359,6 +361,9 @@ class MarathonClient:
                     headers = self._headers(e.headers)
                     if e.code in _REDIRECT_STATUS and headers.get("location"):
                         url = _resolve(url, headers["location"])
+                        if url is None:
+                            tried.append(f"{redact_url(self.urls[index])} (redirected from https to http: refused)")
+                            break
                         continue
                     if e.code in _RETRY_NEXT_URL_STATUS:
                         tried.append(f"{redact_url(self.urls[index])} (HTTP {e.code})")
@@ -518,9 +523,13 @@ class _TryNext(Exception):
 
 
 def _resolve(current, location):
-    if "://" in location:
-        return location
+    """The URL a redirect points to, or ``None`` for a downgrade from https to http: the
+    credentials the client sends on every request must never leave TLS."""
     parts = urlsplit(current)
+    if "://" in location:
+        if parts.scheme == "https" and urlsplit(location).scheme != "https":
+            return None
+        return location
     if location.startswith("/"):
         return urlunsplit((parts.scheme, parts.netloc, "", "", "")) + location
     base = current.rsplit("/", 1)[0]

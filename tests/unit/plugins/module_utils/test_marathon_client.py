@@ -142,6 +142,20 @@ def test_a_redirect_to_the_leader_is_followed_with_method_body_and_credentials()
     assert all(c["follow_redirects"] == "none" for c in script.calls)
 
 
+def test_a_redirect_from_https_to_http_is_refused_so_credentials_never_leave_tls():
+    script = Script(
+        (
+            "https://m1:8443/",
+            http_error("https://m1:8443/v2/apps/int/web", 307, b"", {"Location": "http://m1:8080/v2/apps/int/web"}),
+        ),
+    )
+    client = MarathonClient("https://m1:8443", token="s3cr3t", opener=script)
+    with pytest.raises(MarathonUnreachable, match="redirected from https to http: refused") as caught:
+        client.put_app("/int/web", {"cmd": "x"})
+    assert [c["url"] for c in script.calls] == ["https://m1:8443/v2/apps/int/web"]
+    assert "s3cr3t" not in caught.value.msg
+
+
 # -- credentials and TLS ------------------------------------------------------------------------
 
 
