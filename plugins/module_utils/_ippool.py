@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import json
 import os
 import random
@@ -51,7 +52,14 @@ try:
 
     HAS_KAZOO = True
     KAZOO_IMPORT_ERROR = None
+    try:
+        from kazoo.handlers.threading import KazooTimeoutError
+
+        _ZK_FAILURES = (kazoo_exceptions.KazooException, KazooTimeoutError)
+    except ImportError:
+        _ZK_FAILURES = (kazoo_exceptions.KazooException,)
 except ImportError:
+    _ZK_FAILURES = ()
     kazoo_exceptions = None
     KazooClient = None
     HAS_KAZOO = False
@@ -385,7 +393,24 @@ class FileStore:
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
             raise DcosError(f"path: {self.path} is not an ip_pool state file of version {STATE_VERSION}")
         state.setdefault("pools", {})
+        self._check_shape(state["pools"])
         return state
+
+    def _check_shape(self, pools):
+        where = f"path: {self.path} is not a valid ip_pool state file"
+        if not isinstance(pools, dict):
+            raise DcosError(f"{where}: pools is not a mapping")
+        for name, entry in pools.items():
+            if not isinstance(entry, dict):
+                raise DcosError(f"{where}: pool {name} is not a mapping")
+            if not isinstance(entry.get("spec"), dict):
+                raise DcosError(f"{where}: pool {name} has no spec mapping")
+            allocations = entry.get("allocations")
+            if not isinstance(allocations, dict):
+                raise DcosError(f"{where}: pool {name} has no allocations mapping")
+            for app_id, record in allocations.items():
+                if not isinstance(record, dict) or not isinstance(record.get("ip"), str):
+                    raise DcosError(f"{where}: allocation {app_id} of pool {name} has no ip")
 
     def _write(self, state):
         directory = os.path.dirname(self.path)
@@ -511,6 +536,26 @@ class FileStore:
 # -- the ZooKeeper store ---------------------------------------------------------------------------
 
 
+def _zk_guarded(method):
+    """Turn kazoo's failures (connection loss, expired session, no auth...) into a DcosError."""
+
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except DcosError:
+            raise
+        except Exception as exc:
+            if kazoo_exceptions is None or not isinstance(exc, _ZK_FAILURES):
+                raise
+            raise DcosError(
+                f"zk_hosts: ZooKeeper at {self.hosts} failed ({type(exc).__name__}: {exc or 'no detail'}) "
+                f"while running {method.__name__} under zk_root {self.root}"
+            ) from exc
+
+    return guarded
+
+
 def _app_node(app_id):
     return quote(app_id, safe="")
 
@@ -554,6 +599,17 @@ class ZooKeeperStore:
             self.zk.stop()
             self.zk.close()
 
+    def _decode(self, path, raw, need=()):
+        """The JSON record of znode ``path``; a corrupt one is a DcosError naming zk_root and the node."""
+        try:
+            record = json.loads((raw or b"").decode("utf-8"))
+        except ValueError as exc:
+            raise DcosError(f"zk_root: znode {path} under {self.root} does not hold JSON ({exc})") from exc
+        if not isinstance(record, dict) or any(key not in record for key in need):
+            wanted = ", ".join(need) or "a mapping"
+            raise DcosError(f"zk_root: znode {path} under {self.root} is not an ip_pool record (needs {wanted})")
+        return record
+
     def _pool_path(self, name):
         return f"{self.root}/pools/{name}"
 
@@ -562,7 +618,7 @@ class ZooKeeperStore:
             data, stat = self.zk.get(self._pool_path(name))
         except kazoo_exceptions.NoNodeError:
             return None, None
-        return json.loads(data.decode("utf-8")), stat
+        return self._decode(self._pool_path(name), data), stat
 
     def _app_records(self, name):
         base = self._pool_path(name) + "/apps"
@@ -576,15 +632,16 @@ class ZooKeeperStore:
                 data, _stat = self.zk.get(f"{base}/{child}")
             except kazoo_exceptions.NoNodeError:
                 continue  # released meanwhile
-            records[unquote(child)] = json.loads(data.decode("utf-8"))
+            records[unquote(child)] = self._decode(f"{base}/{child}", data, need=("ip",))
         return records
 
     def _ip_owners(self, name, ips):
         owners = {}
         for ip in ips:
             try:
-                data, _stat = self.zk.get(f"{self._pool_path(name)}/ips/{ip}")
-                owners[ip] = json.loads(data.decode("utf-8"))["app_id"]
+                node = f"{self._pool_path(name)}/ips/{ip}"
+                data, _stat = self.zk.get(node)
+                owners[ip] = self._decode(node, data, need=("app_id",))["app_id"]
             except kazoo_exceptions.NoNodeError:
                 continue
         return owners
@@ -596,19 +653,23 @@ class ZooKeeperStore:
         ]
         return failures
 
+    @_zk_guarded
     def get_pool(self, name):
         spec, _stat = self._read_pool(name)
         return spec
 
+    @_zk_guarded
     def allocations(self, name):
         return self._app_records(name)
 
+    @_zk_guarded
     def list_pools(self):
         try:
             return sorted(self.zk.get_children(f"{self.root}/pools"))
         except kazoo_exceptions.NoNodeError:
             return []
 
+    @_zk_guarded
     def set_missing(self, name, marks):
         for app_id, since in (marks or {}).items():
             path = f"{self._pool_path(name)}/apps/{_app_node(app_id)}"
@@ -617,7 +678,7 @@ class ZooKeeperStore:
                     raw, stat = self.zk.get(path)
                 except kazoo_exceptions.NoNodeError:
                     break
-                record = json.loads(raw.decode("utf-8"))
+                record = self._decode(path, raw, need=("ip",))
                 if since is None:
                     record.pop("missing_since", None)
                 else:
@@ -628,6 +689,7 @@ class ZooKeeperStore:
                 except (kazoo_exceptions.BadVersionError, kazoo_exceptions.NoNodeError):
                     continue
 
+    @_zk_guarded
     def save_pool(self, spec, check_mode=False):
         self.zk.ensure_path(f"{self.root}/pools")
         path = self._pool_path(spec.name)
@@ -671,6 +733,7 @@ class ZooKeeperStore:
             return before, allocations
         raise DcosError(f"pool {spec.name}: gave up after {self.MAX_ATTEMPTS} concurrent updates")
 
+    @_zk_guarded
     def delete_pool(self, name, force=False, check_mode=False):
         path = self._pool_path(name)
         for _attempt in range(self.MAX_ATTEMPTS):
@@ -700,6 +763,7 @@ class ZooKeeperStore:
                 return before, allocations
         raise DcosError(f"pool {name}: gave up after {self.MAX_ATTEMPTS} concurrent updates")
 
+    @_zk_guarded
     def allocate(self, name, requests, check_mode=False):
         path = self._pool_path(name)
         spread = 0
@@ -711,8 +775,9 @@ class ZooKeeperStore:
             mine = {}
             for app_id, _ip in requests:
                 try:
-                    raw, _st = self.zk.get(f"{path}/apps/{_app_node(app_id)}")
-                    mine[app_id] = json.loads(raw.decode("utf-8"))
+                    node = f"{path}/apps/{_app_node(app_id)}"
+                    raw, _st = self.zk.get(node)
+                    mine[app_id] = self._decode(node, raw, need=("ip",))
                 except kazoo_exceptions.NoNodeError:
                     pass
             taken = self.zk.get_children(path + "/ips")
@@ -746,6 +811,7 @@ class ZooKeeperStore:
             spread = min(4 * (attempt + 1), 64)
         raise DcosError(f"pool {name}: gave up allocating after {self.MAX_ATTEMPTS} concurrent conflicts")
 
+    @_zk_guarded
     def release(self, name, app_ids, check_mode=False):
         path = self._pool_path(name)
         for _attempt in range(self.MAX_ATTEMPTS):
@@ -756,7 +822,7 @@ class ZooKeeperStore:
                     raw, stat = self.zk.get(f"{path}/apps/{_app_node(app_id)}")
                 except kazoo_exceptions.NoNodeError:
                     continue
-                ip = json.loads(raw.decode("utf-8"))["ip"]
+                ip = self._decode(f"{path}/apps/{_app_node(app_id)}", raw, need=("ip",))["ip"]
                 freed[app_id] = ip
                 tx.delete(f"{path}/apps/{_app_node(app_id)}", version=stat.version)
                 tx.delete(f"{path}/ips/{ip}")
