@@ -353,19 +353,35 @@ class FileStore:
         """Nothing to close (the lock is released after each operation)."""
 
     @contextlib.contextmanager
-    def _locked(self):
+    def _locked(self, write=True):
+        """Hold ``<path>.lock``: exclusive to write; shared to read, and a read creates nothing.
+
+        A read (or a check-mode run) when the lock file does not exist reads without a lock: the
+        writers replace the state file atomically, so the reader sees the old or the new state.
+        """
         directory = os.path.dirname(self.path)
         try:
-            os.makedirs(directory, exist_ok=True)
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            if write:
+                os.makedirs(directory, exist_ok=True)
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            else:
+                fd = os.open(self.lock_path, os.O_RDONLY)
+        except FileNotFoundError as exc:
+            if write:
+                raise DcosError(f"path: cannot open the lock file {self.lock_path}: {exc.strerror}") from exc
+            fd = None
         except OSError as exc:
             raise DcosError(f"path: cannot open the lock file {self.lock_path}: {exc.strerror}") from exc
+        if fd is None:
+            yield
+            return
+        mode = fcntl.LOCK_EX if write else fcntl.LOCK_SH
         try:
             deadline = time.monotonic() + self.lock_timeout
             pause = 0.001
             while True:
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
                     break
                 except OSError as exc:
                     if exc.errno not in (errno.EAGAIN, errno.EACCES):
@@ -435,17 +451,17 @@ class FileStore:
 
     # The store interface (same as ZooKeeperStore) ------------------------------------------------
     def get_pool(self, name):
-        with self._locked():
+        with self._locked(write=False):
             entry = self._read()["pools"].get(name)
         return None if entry is None else entry["spec"]
 
     def allocations(self, name):
-        with self._locked():
+        with self._locked(write=False):
             entry = self._read()["pools"].get(name)
         return {} if entry is None else entry["allocations"]
 
     def list_pools(self):
-        with self._locked():
+        with self._locked(write=False):
             return sorted(self._read()["pools"])
 
     def set_missing(self, name, marks):
@@ -467,7 +483,7 @@ class FileStore:
 
     def save_pool(self, spec, check_mode=False):
         """Create or update a pool; returns (before spec or None, allocations)."""
-        with self._locked():
+        with self._locked(write=not check_mode):
             state = self._read()
             entry = state["pools"].get(spec.name)
             allocations = {} if entry is None else entry["allocations"]
@@ -484,7 +500,7 @@ class FileStore:
         return before, allocations
 
     def delete_pool(self, name, force=False, check_mode=False):
-        with self._locked():
+        with self._locked(write=not check_mode):
             state = self._read()
             entry = state["pools"].get(name)
             if entry is None:
@@ -503,7 +519,7 @@ class FileStore:
 
     def allocate(self, name, requests, check_mode=False):
         """Give each ``(app_id, ip or None)`` its address, all or none; returns [(app_id, ip, new)]."""
-        with self._locked():
+        with self._locked(write=not check_mode):
             state = self._read()
             entry = state["pools"].get(name)
             if entry is None:
@@ -520,7 +536,7 @@ class FileStore:
 
     def release(self, name, app_ids, check_mode=False):
         """Free the addresses of ``app_ids``; returns {app_id: ip} of those that held one."""
-        with self._locked():
+        with self._locked(write=not check_mode):
             state = self._read()
             entry = state["pools"].get(name)
             if entry is None:
@@ -909,6 +925,8 @@ class IpPoolManager:
 
     def allocated(self):
         requests = self.app_requests()
+        if self.check_mode and self.store.get_pool(self.pool) is None:
+            return self._unknown_allocations(requests)
         spec, decided = self.store.allocate(self.pool, requests, check_mode=self.check_mode)
         allocations = []
         for app_id, ip, new in decided:
@@ -919,6 +937,23 @@ class IpPoolManager:
             entry["app_id"] = app_id
             allocations.append(entry)
         result = self.plan.result(allocations=allocations)
+        if self.params.get("app_id") is not None:
+            result.update(allocations[0])
+        return result
+
+    def _unknown_allocations(self, requests):
+        """Check mode before the pool exists (a fresh ``--check`` run): changed, addresses unknown."""
+        allocations = []
+        for app_id, ip in requests:
+            self.plan.record(app_id, None, ip or "(chosen when the pool is created)")
+            self.plan.action(f"allocate {ip or 'an address'} to {app_id} in pool {self.pool}")
+            allocations.append(
+                {"app_id": app_id, "ip": ip, "prefix": None, "subnet": None, "gateway": None, "pool": self.pool}
+            )
+        result = self.plan.result(
+            allocations=allocations,
+            msg=f"pool {self.pool} does not exist yet (check mode): its addresses are chosen when it is created",
+        )
         if self.params.get("app_id") is not None:
             result.update(allocations[0])
         return result
