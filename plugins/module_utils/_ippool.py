@@ -936,7 +936,7 @@ class IpPoolManager:
             entry = spec.describe(ip)
             entry["app_id"] = app_id
             allocations.append(entry)
-        result = self.plan.result(allocations=allocations)
+        result = self.plan.result(pool=self.pool, allocations=allocations)
         if self.params.get("app_id") is not None:
             result.update(allocations[0])
         return result
@@ -951,6 +951,7 @@ class IpPoolManager:
                 {"app_id": app_id, "ip": ip, "prefix": None, "subnet": None, "gateway": None, "pool": self.pool}
             )
         result = self.plan.result(
+            pool=self.pool,
             allocations=allocations,
             msg=f"pool {self.pool} does not exist yet (check mode): its addresses are chosen when it is created",
         )
