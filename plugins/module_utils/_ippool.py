@@ -113,12 +113,31 @@ def _parse_span(option, value):
         start, end = _parse_ip(option, first), _parse_ip(option, last)
         if start.version != end.version or start > end:
             raise DcosError(f'{option}: "{value}" is not a range (first-last, first <= last)')
+        if start == end:
+            return str(start), netaddr.IPSet([start])
         return f"{start}-{end}", netaddr.IPSet(netaddr.IPRange(start, end))
     if "/" in text:
         net = _parse_net(option, text)
+        if net.size == 1:  # a /32 or /128 is one address: keep it bare, as the user may also write it
+            return str(net.ip), netaddr.IPSet([net])
         return str(net.cidr), netaddr.IPSet([net])
     addr = _parse_ip(option, text)
     return str(addr), netaddr.IPSet([addr])
+
+
+def _normal_spans(option, values):
+    """The spans of ``values`` without duplicates, sorted by (IP version, first address), so that an
+    order or a spelling change of the same definition is not a change."""
+    spans = {}
+    for value in values or ():
+        text, span = _parse_span(option, value)
+        spans.setdefault(text, span)
+    return sorted(spans.items(), key=lambda item: (_first(item[1]), item[0]))
+
+
+def _first(span):
+    first = min(span.iter_cidrs())
+    return (first.version, first.first)
 
 
 class PoolSpec:
@@ -143,14 +162,12 @@ class PoolSpec:
                 raise DcosError(f"gateway: {self.gateway} is outside every subnet of pool {name}")
         self.reserved = []
         self.reserved_set = netaddr.IPSet()
-        for value in reserved or ():
-            text, span = _parse_span("reserved", value)
+        for text, span in _normal_spans("reserved", reserved):
             self.reserved.append(text)
             self.reserved_set |= span
         self.allocation_ranges = []
         self.range_set = None
-        for value in allocation_ranges or ():
-            text, span = _parse_span("allocation_ranges", value)
+        for text, span in _normal_spans("allocation_ranges", allocation_ranges):
             if not span.issubset(netaddr.IPSet(self.subnets)):
                 raise DcosError(f"allocation_ranges: {text} is not inside the subnets of pool {name}")
             self.allocation_ranges.append(text)
