@@ -29,6 +29,22 @@ except ImportError:
     HAS_DOCKER = False
     DOCKER_IMPORT_ERROR = traceback.format_exc()
 
+try:
+    from requests import exceptions as requests_exceptions
+except ImportError:
+    requests_exceptions = None
+
+# What a call through the Docker SDK raises when it fails: the SDK's own errors, and the transport's
+# (a read timeout or a refused connection comes from requests, unwrapped).
+ENGINE_ERRORS = tuple(
+    error
+    for error in (
+        docker_errors.DockerException if docker_errors else None,
+        requests_exceptions.RequestException if requests_exceptions else None,
+    )
+    if error is not None
+)
+
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
 # Defaults are applied in docker_client() so that the environment (DOCKER_HOST, ...) can fill the

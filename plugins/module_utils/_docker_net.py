@@ -22,7 +22,7 @@ import ipaddress
 import re
 
 from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangePlan
-from ansible_collections.pptv.dcos.plugins.module_utils._docker_connection import api_error_text, docker_errors
+from ansible_collections.pptv.dcos.plugins.module_utils._docker_connection import ENGINE_ERRORS, api_error_text
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
@@ -348,7 +348,7 @@ class BridgeNetworkManager:
     def _call(self, what, func, *args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except docker_errors.DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise DcosError(f"{what}: {api_error_text(exc)}") from exc
 
     def inspect(self):

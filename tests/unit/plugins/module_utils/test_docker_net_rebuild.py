@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+from requests import exceptions as requests_exceptions
 
 from ansible_collections.pptv.dcos.plugins.module_utils._docker_connection import docker_errors
 from ansible_collections.pptv.dcos.plugins.module_utils._docker_net import BridgeNetworkManager
@@ -109,3 +110,17 @@ def test_rebuild_without_overlap_still_succeeds():
     assert [n["IPAM"]["Config"][0]["Subnet"] for n in client.nets.values() if n["Name"] == "oak-net"] == [
         "10.199.47.0/24"
     ]
+
+
+@pytest.mark.parametrize("failure", [requests_exceptions.ReadTimeout("read timed out"), requests_exceptions.ConnectionError("refused")])
+def test_transport_errors_of_the_engine_are_dcos_errors(failure):
+    client = FakeClient([OLD])
+
+    def broken(*_args, **_kwargs):
+        raise failure
+
+    client.networks = broken
+    with pytest.raises(DcosError) as err:
+        _manager(client, "10.199.45.0/24").present()
+    assert err.value.msg.startswith("list networks named oak-net: ")
+    assert str(failure) in err.value.msg
