@@ -381,8 +381,7 @@ class BridgeNetworkManager:
         if clashes:
             named = ", ".join(f"{name} ({subnet})" for name, subnet in clashes)
             raise DcosError(
-                f"network {self.name} cannot be recreated: its subnet overlaps network {named}; "
-                "nothing was changed",
+                f"network {self.name} cannot be recreated: its subnet overlaps network {named}; nothing was changed",
                 overlapping=[name for name, _subnet in clashes],
             )
 

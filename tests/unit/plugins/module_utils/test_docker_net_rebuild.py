@@ -59,7 +59,7 @@ class FakeClient:
         self.calls.append(("create", subnet))
         if subnet in self.refuse:
             raise docker_errors.APIError("403", explanation="Pool overlaps with other one on this address space")
-        net_id = "new%013d" % len(self.calls)
+        net_id = f"new{len(self.calls):013d}"
         self.nets[net_id] = {"Name": name, "Id": net_id, "IPAM": kwargs["ipam"], "Containers": {}}
         return {"Id": net_id}
 
@@ -112,7 +112,9 @@ def test_rebuild_without_overlap_still_succeeds():
     ]
 
 
-@pytest.mark.parametrize("failure", [requests_exceptions.ReadTimeout("read timed out"), requests_exceptions.ConnectionError("refused")])
+@pytest.mark.parametrize(
+    "failure", [requests_exceptions.ReadTimeout("read timed out"), requests_exceptions.ConnectionError("refused")]
+)
 def test_transport_errors_of_the_engine_are_dcos_errors(failure):
     client = FakeClient([OLD])
 

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from ansible_collections.pptv.dcos.plugins.module_utils._ippool import FileStore, IpPoolManager, PoolSpec
@@ -47,7 +46,9 @@ def test_reordered_or_respelled_definition_is_not_a_change(tmp_path):
     first = dict(POOL, reserved=["10.0.0.9", "10.0.0.2"], allocation_ranges=["10.0.0.8/29", "10.0.0.2-10.0.0.5"])
     assert IpPoolManager(store, first).present()["changed"]
     written = path.stat().st_mtime_ns
-    again = dict(POOL, reserved=["10.0.0.2/32", "10.0.0.9", "10.0.0.9"], allocation_ranges=["10.0.0.2-10.0.0.5", "10.0.0.8/29"])
+    again = dict(
+        POOL, reserved=["10.0.0.2/32", "10.0.0.9", "10.0.0.9"], allocation_ranges=["10.0.0.2-10.0.0.5", "10.0.0.8/29"]
+    )
     result = IpPoolManager(store, again).present()
     assert result["changed"] is False
     assert path.stat().st_mtime_ns == written
