@@ -350,6 +350,14 @@ def plan_allocations(spec, allocations, requests, spread=0):
 # -- the file store --------------------------------------------------------------------------------
 
 
+def _as_expected(record, expect, app_id):
+    """Whether an allocation record is still the one the caller decided on (no ``expect``: any)."""
+    if expect is None or app_id not in expect:
+        return expect is None
+    wanted = expect[app_id]
+    return record.get("ip") == wanted.get("ip") and record.get("missing_since") == wanted.get("missing_since")
+
+
 class FileStore:
     """Pools and allocations in one JSON file.
 
@@ -551,14 +559,22 @@ class FileStore:
                 self._write(state)
         return spec, decided
 
-    def release(self, name, app_ids, check_mode=False):
-        """Free the addresses of ``app_ids``; returns {app_id: ip} of those that held one."""
+    def release(self, name, app_ids, check_mode=False, expect=None):
+        """Free the addresses of ``app_ids``; returns {app_id: ip} of those that held one.
+
+        ``expect`` ({app_id: {"ip", "missing_since"}}) makes it conditional: an app whose record
+        changed since the caller read it is left alone.
+        """
         with self._locked(write=not check_mode):
             state = self._read()
             entry = state["pools"].get(name)
             if entry is None:
                 return {}
-            freed = {app: entry["allocations"][app]["ip"] for app in app_ids if app in entry["allocations"]}
+            freed = {
+                app: entry["allocations"][app]["ip"]
+                for app in app_ids
+                if app in entry["allocations"] and _as_expected(entry["allocations"][app], expect, app)
+            }
             if freed and not check_mode:
                 for app in freed:
                     del entry["allocations"][app]
@@ -845,7 +861,7 @@ class ZooKeeperStore:
         raise DcosError(f"pool {name}: gave up allocating after {self.MAX_ATTEMPTS} concurrent conflicts")
 
     @_zk_guarded
-    def release(self, name, app_ids, check_mode=False):
+    def release(self, name, app_ids, check_mode=False, expect=None):
         path = self._pool_path(name)
         for _attempt in range(self.MAX_ATTEMPTS):
             freed = {}
@@ -855,7 +871,10 @@ class ZooKeeperStore:
                     raw, stat = self.zk.get(f"{path}/apps/{_app_node(app_id)}")
                 except kazoo_exceptions.NoNodeError:
                     continue
-                ip = self._decode(f"{path}/apps/{_app_node(app_id)}", raw, need=("ip",))["ip"]
+                record = self._decode(f"{path}/apps/{_app_node(app_id)}", raw, need=("ip",))
+                if not _as_expected(record, expect, app_id):
+                    continue
+                ip = record["ip"]
                 freed[app_id] = ip
                 tx.delete(f"{path}/apps/{_app_node(app_id)}", version=stat.version)
                 tx.delete(f"{path}/ips/{ip}")
