@@ -348,7 +348,9 @@ class BridgeNetworkManager:
     def _call(self, what, func, *args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except ENGINE_ERRORS as exc:
+        except Exception as exc:  # the SDK's errors, and requests' (timeouts, refused connections)
+            if not isinstance(exc, ENGINE_ERRORS):
+                raise
             raise DcosError(f"{what}: {api_error_text(exc)}") from exc
 
     def inspect(self):

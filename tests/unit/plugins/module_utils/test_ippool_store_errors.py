@@ -78,7 +78,7 @@ def test_kazoo_failures_name_zk_hosts(failure):
     store = ZooKeeperStore(hosts="127.0.0.1:2999", root="/pptv", client=FakeZk({}, fail=failure))
     for operation in (
         lambda: store.get_pool("oak"),
-        lambda: store.list_pools(),
+        store.list_pools,
         lambda: store.allocate("oak", [("/web", None)]),
         lambda: store.release("oak", ["/web"]),
     ):
