@@ -29,6 +29,22 @@ except ImportError:
     HAS_DOCKER = False
     DOCKER_IMPORT_ERROR = traceback.format_exc()
 
+try:
+    from requests import exceptions as requests_exceptions
+except ImportError:
+    requests_exceptions = None
+
+# What a call through the Docker SDK raises when it fails: the SDK's own errors, and the transport's
+# (a read timeout or a refused connection comes from requests, unwrapped).
+ENGINE_ERRORS = tuple(
+    error
+    for error in (
+        docker_errors.DockerException if docker_errors else None,
+        requests_exceptions.RequestException if requests_exceptions else None,
+    )
+    if error is not None
+)
+
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
 # Defaults are applied in docker_client() so that the environment (DOCKER_HOST, ...) can fill the
@@ -85,6 +101,17 @@ def connection_settings(params, environ=None):
     return settings
 
 
+def _bad_tls_option(settings):
+    """The option naming a TLS file that is missing (the SDK's error does not say which)."""
+    options = [("client_cert", settings["client_cert"]), ("client_key", settings["client_key"])]
+    if settings["verify"]:
+        options.insert(0, ("ca_path", settings["ca_path"]))
+    missing = [f"{option} ({path})" for option, path in options if path and not os.path.isfile(path)]
+    if missing:
+        return ", ".join(missing) + " not found"
+    return "/".join(option for option, _path in options)
+
+
 def docker_client(params, environ=None):
     """A connected ``docker.APIClient`` for ``params`` (the keys of DOCKER_CONNECTION_ARGS)."""
     if not HAS_DOCKER:
@@ -95,11 +122,14 @@ def docker_client(params, environ=None):
         client_cert = None
         if settings["client_cert"]:
             client_cert = (settings["client_cert"], settings["client_key"])
-        tls_config = docker_tls.TLSConfig(
-            client_cert=client_cert,
-            ca_cert=settings["ca_path"] if settings["verify"] else None,
-            verify=settings["verify"],
-        )
+        try:
+            tls_config = docker_tls.TLSConfig(
+                client_cert=client_cert,
+                ca_cert=settings["ca_path"] if settings["verify"] else None,
+                verify=settings["verify"],
+            )
+        except docker_errors.TLSParameterError as exc:
+            raise DcosError(f"{_bad_tls_option(settings)}: {exc}") from exc
     try:
         return docker.APIClient(
             base_url=settings["base_url"],

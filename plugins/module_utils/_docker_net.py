@@ -22,7 +22,7 @@ import ipaddress
 import re
 
 from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangePlan
-from ansible_collections.pptv.dcos.plugins.module_utils._docker_connection import api_error_text, docker_errors
+from ansible_collections.pptv.dcos.plugins.module_utils._docker_connection import ENGINE_ERRORS, api_error_text
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
@@ -285,6 +285,48 @@ def create_arguments(name, wanted):
     }
 
 
+def restore_arguments(inspect):
+    """Keyword arguments of ``APIClient.create_network`` rebuilding an inspected network."""
+    ipam = inspect.get("IPAM") or {}
+    return {
+        "name": inspect.get("Name"),
+        "driver": inspect.get("Driver") or "bridge",
+        "options": dict(inspect.get("Options") or {}),
+        "ipam": {
+            "Driver": ipam.get("Driver") or "default",
+            "Config": list(ipam.get("Config") or []),
+            "Options": dict(ipam.get("Options") or {}),
+        },
+        "check_duplicate": True,
+        "internal": bool(inspect.get("Internal")),
+        "labels": dict(inspect.get("Labels") or {}),
+        "enable_ipv6": bool(inspect.get("EnableIPv6")),
+    }
+
+
+def _subnets(inspect):
+    found = []
+    for config in (inspect.get("IPAM") or {}).get("Config") or []:
+        try:
+            found.append(ipaddress.ip_network(str(config.get("Subnet")), strict=False))
+        except ValueError:
+            continue
+    return found
+
+
+def overlapping_networks(networks, wanted, own_id=None):
+    """``[(name, subnet)]`` of the listed networks (but ``own_id``) overlapping a wanted subnet."""
+    mine = [ipaddress.ip_network(wanted[key]) for key in ("subnet", "ipv6_subnet") if wanted.get(key)]
+    found = []
+    for net in networks or []:
+        if own_id and net.get("Id") == own_id:
+            continue
+        for subnet in _subnets(net):
+            if any(subnet.version == want.version and subnet.overlaps(want) for want in mine):
+                found.append((net.get("Name") or net.get("Id", "")[:12], str(subnet)))
+    return found
+
+
 def attached_containers(inspect):
     """Names of the containers attached to the network, sorted."""
     containers = (inspect or {}).get("Containers") or {}
@@ -306,7 +348,9 @@ class BridgeNetworkManager:
     def _call(self, what, func, *args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except docker_errors.DockerException as exc:
+        except Exception as exc:  # the SDK's errors, and requests' (timeouts, refused connections)
+            if not isinstance(exc, ENGINE_ERRORS):
+                raise
             raise DcosError(f"{what}: {api_error_text(exc)}") from exc
 
     def inspect(self):
@@ -331,6 +375,39 @@ class BridgeNetworkManager:
     def _create(self, wanted):
         arguments = create_arguments(self.name, wanted)
         self._call(f"create network {self.name}", self.client.create_network, **arguments)
+
+    def _check_overlaps(self, wanted, own_id):
+        """Refuse, before touching anything, a subnet another network already holds."""
+        networks = self._call("list networks", self.client.networks)
+        clashes = overlapping_networks(networks, wanted, own_id)
+        if clashes:
+            named = ", ".join(f"{name} ({subnet})" for name, subnet in clashes)
+            raise DcosError(
+                f"network {self.name} cannot be recreated: its subnet overlaps network {named}; nothing was changed",
+                overlapping=[name for name, _subnet in clashes],
+            )
+
+    def _rebuild(self, before_inspect, containers, wanted):
+        """Remove and create the network; on a failed create, put the old one back (best effort)."""
+        self._check_overlaps(wanted, before_inspect.get("Id"))
+        self._remove(before_inspect, containers)
+        try:
+            self._create(wanted)
+        except DcosError as exc:
+            try:
+                self._call(
+                    f"restore network {self.name}", self.client.create_network, **restore_arguments(before_inspect)
+                )
+                restored = f"the old network {self.name} was recreated with its former settings"
+            except DcosError as again:
+                restored = f"restoring the old network {self.name} failed too ({again}): it is gone"
+            attached = ", ".join(containers) if containers else "none"
+            raise DcosError(
+                f"{exc}; {restored}; the containers disconnected from it stay disconnected: {attached}",
+                changed=True,
+                disconnected=containers,
+                restored=restored.startswith("the old"),
+            ) from exc
 
     # -- states --------------------------------------------------------------------------------
     def _refuse(self, why, containers, extra):
@@ -381,8 +458,7 @@ class BridgeNetworkManager:
                 self.plan.action(f"remove network {self.name}")
                 self.plan.action(f"create network {self.name}")
                 if not self.check_mode:
-                    self._remove(before_inspect, containers)
-                    self._create(wanted)
+                    self._rebuild(before_inspect, containers, wanted)
         network = before_inspect if self.check_mode or not self.plan.changed else self.inspect()
         return self.plan.result(
             network=network or {},

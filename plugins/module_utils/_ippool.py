@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import json
 import os
 import random
@@ -51,7 +52,14 @@ try:
 
     HAS_KAZOO = True
     KAZOO_IMPORT_ERROR = None
+    try:
+        from kazoo.handlers.threading import KazooTimeoutError
+
+        _ZK_FAILURES = (kazoo_exceptions.KazooException, KazooTimeoutError)
+    except ImportError:
+        _ZK_FAILURES = (kazoo_exceptions.KazooException,)
 except ImportError:
+    _ZK_FAILURES = ()
     kazoo_exceptions = None
     KazooClient = None
     HAS_KAZOO = False
@@ -105,12 +113,31 @@ def _parse_span(option, value):
         start, end = _parse_ip(option, first), _parse_ip(option, last)
         if start.version != end.version or start > end:
             raise DcosError(f'{option}: "{value}" is not a range (first-last, first <= last)')
+        if start == end:
+            return str(start), netaddr.IPSet([start])
         return f"{start}-{end}", netaddr.IPSet(netaddr.IPRange(start, end))
     if "/" in text:
         net = _parse_net(option, text)
+        if net.size == 1:  # a /32 or /128 is one address: keep it bare, as the user may also write it
+            return str(net.ip), netaddr.IPSet([net])
         return str(net.cidr), netaddr.IPSet([net])
     addr = _parse_ip(option, text)
     return str(addr), netaddr.IPSet([addr])
+
+
+def _normal_spans(option, values):
+    """The spans of ``values`` without duplicates, sorted by (IP version, first address), so that an
+    order or a spelling change of the same definition is not a change."""
+    spans = {}
+    for value in values or ():
+        text, span = _parse_span(option, value)
+        spans.setdefault(text, span)
+    return sorted(spans.items(), key=lambda item: (_first(item[1]), item[0]))
+
+
+def _first(span):
+    first = min(span.iter_cidrs())
+    return (first.version, first.first)
 
 
 class PoolSpec:
@@ -135,14 +162,12 @@ class PoolSpec:
                 raise DcosError(f"gateway: {self.gateway} is outside every subnet of pool {name}")
         self.reserved = []
         self.reserved_set = netaddr.IPSet()
-        for value in reserved or ():
-            text, span = _parse_span("reserved", value)
+        for text, span in _normal_spans("reserved", reserved):
             self.reserved.append(text)
             self.reserved_set |= span
         self.allocation_ranges = []
         self.range_set = None
-        for value in allocation_ranges or ():
-            text, span = _parse_span("allocation_ranges", value)
+        for text, span in _normal_spans("allocation_ranges", allocation_ranges):
             if not span.issubset(netaddr.IPSet(self.subnets)):
                 raise DcosError(f"allocation_ranges: {text} is not inside the subnets of pool {name}")
             self.allocation_ranges.append(text)
@@ -325,6 +350,14 @@ def plan_allocations(spec, allocations, requests, spread=0):
 # -- the file store --------------------------------------------------------------------------------
 
 
+def _as_expected(record, expect, app_id):
+    """Whether an allocation record is still the one the caller decided on (no ``expect``: any)."""
+    if expect is None or app_id not in expect:
+        return expect is None
+    wanted = expect[app_id]
+    return record.get("ip") == wanted.get("ip") and record.get("missing_since") == wanted.get("missing_since")
+
+
 class FileStore:
     """Pools and allocations in one JSON file.
 
@@ -345,19 +378,35 @@ class FileStore:
         """Nothing to close (the lock is released after each operation)."""
 
     @contextlib.contextmanager
-    def _locked(self):
+    def _locked(self, write=True):
+        """Hold ``<path>.lock``: exclusive to write; shared to read, and a read creates nothing.
+
+        A read (or a check-mode run) when the lock file does not exist reads without a lock: the
+        writers replace the state file atomically, so the reader sees the old or the new state.
+        """
         directory = os.path.dirname(self.path)
         try:
-            os.makedirs(directory, exist_ok=True)
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            if write:
+                os.makedirs(directory, exist_ok=True)
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            else:
+                fd = os.open(self.lock_path, os.O_RDONLY)
+        except FileNotFoundError as exc:
+            if write:
+                raise DcosError(f"path: cannot open the lock file {self.lock_path}: {exc.strerror}") from exc
+            fd = None
         except OSError as exc:
             raise DcosError(f"path: cannot open the lock file {self.lock_path}: {exc.strerror}") from exc
+        if fd is None:
+            yield
+            return
+        mode = fcntl.LOCK_EX if write else fcntl.LOCK_SH
         try:
             deadline = time.monotonic() + self.lock_timeout
             pause = 0.001
             while True:
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
                     break
                 except OSError as exc:
                     if exc.errno not in (errno.EAGAIN, errno.EACCES):
@@ -385,7 +434,24 @@ class FileStore:
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
             raise DcosError(f"path: {self.path} is not an ip_pool state file of version {STATE_VERSION}")
         state.setdefault("pools", {})
+        self._check_shape(state["pools"])
         return state
+
+    def _check_shape(self, pools):
+        where = f"path: {self.path} is not a valid ip_pool state file"
+        if not isinstance(pools, dict):
+            raise DcosError(f"{where}: pools is not a mapping")
+        for name, entry in pools.items():
+            if not isinstance(entry, dict):
+                raise DcosError(f"{where}: pool {name} is not a mapping")
+            if not isinstance(entry.get("spec"), dict):
+                raise DcosError(f"{where}: pool {name} has no spec mapping")
+            allocations = entry.get("allocations")
+            if not isinstance(allocations, dict):
+                raise DcosError(f"{where}: pool {name} has no allocations mapping")
+            for app_id, record in allocations.items():
+                if not isinstance(record, dict) or not isinstance(record.get("ip"), str):
+                    raise DcosError(f"{where}: allocation {app_id} of pool {name} has no ip")
 
     def _write(self, state):
         directory = os.path.dirname(self.path)
@@ -410,17 +476,17 @@ class FileStore:
 
     # The store interface (same as ZooKeeperStore) ------------------------------------------------
     def get_pool(self, name):
-        with self._locked():
+        with self._locked(write=False):
             entry = self._read()["pools"].get(name)
         return None if entry is None else entry["spec"]
 
     def allocations(self, name):
-        with self._locked():
+        with self._locked(write=False):
             entry = self._read()["pools"].get(name)
         return {} if entry is None else entry["allocations"]
 
     def list_pools(self):
-        with self._locked():
+        with self._locked(write=False):
             return sorted(self._read()["pools"])
 
     def set_missing(self, name, marks):
@@ -442,7 +508,7 @@ class FileStore:
 
     def save_pool(self, spec, check_mode=False):
         """Create or update a pool; returns (before spec or None, allocations)."""
-        with self._locked():
+        with self._locked(write=not check_mode):
             state = self._read()
             entry = state["pools"].get(spec.name)
             allocations = {} if entry is None else entry["allocations"]
@@ -459,7 +525,7 @@ class FileStore:
         return before, allocations
 
     def delete_pool(self, name, force=False, check_mode=False):
-        with self._locked():
+        with self._locked(write=not check_mode):
             state = self._read()
             entry = state["pools"].get(name)
             if entry is None:
@@ -478,7 +544,7 @@ class FileStore:
 
     def allocate(self, name, requests, check_mode=False):
         """Give each ``(app_id, ip or None)`` its address, all or none; returns [(app_id, ip, new)]."""
-        with self._locked():
+        with self._locked(write=not check_mode):
             state = self._read()
             entry = state["pools"].get(name)
             if entry is None:
@@ -493,14 +559,22 @@ class FileStore:
                 self._write(state)
         return spec, decided
 
-    def release(self, name, app_ids, check_mode=False):
-        """Free the addresses of ``app_ids``; returns {app_id: ip} of those that held one."""
-        with self._locked():
+    def release(self, name, app_ids, check_mode=False, expect=None):
+        """Free the addresses of ``app_ids``; returns {app_id: ip} of those that held one.
+
+        ``expect`` ({app_id: {"ip", "missing_since"}}) makes it conditional: an app whose record
+        changed since the caller read it is left alone.
+        """
+        with self._locked(write=not check_mode):
             state = self._read()
             entry = state["pools"].get(name)
             if entry is None:
                 return {}
-            freed = {app: entry["allocations"][app]["ip"] for app in app_ids if app in entry["allocations"]}
+            freed = {
+                app: entry["allocations"][app]["ip"]
+                for app in app_ids
+                if app in entry["allocations"] and _as_expected(entry["allocations"][app], expect, app)
+            }
             if freed and not check_mode:
                 for app in freed:
                     del entry["allocations"][app]
@@ -509,6 +583,26 @@ class FileStore:
 
 
 # -- the ZooKeeper store ---------------------------------------------------------------------------
+
+
+def _zk_guarded(method):
+    """Turn kazoo's failures (connection loss, expired session, no auth...) into a DcosError."""
+
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except DcosError:
+            raise
+        except Exception as exc:
+            if kazoo_exceptions is None or not isinstance(exc, _ZK_FAILURES):
+                raise
+            raise DcosError(
+                f"zk_hosts: ZooKeeper at {self.hosts} failed ({type(exc).__name__}: {exc or 'no detail'}) "
+                f"while running {method.__name__} under zk_root {self.root}"
+            ) from exc
+
+    return guarded
 
 
 def _app_node(app_id):
@@ -554,6 +648,17 @@ class ZooKeeperStore:
             self.zk.stop()
             self.zk.close()
 
+    def _decode(self, path, raw, need=()):
+        """The JSON record of znode ``path``; a corrupt one is a DcosError naming zk_root and the node."""
+        try:
+            record = json.loads((raw or b"").decode("utf-8"))
+        except ValueError as exc:
+            raise DcosError(f"zk_root: znode {path} under {self.root} does not hold JSON ({exc})") from exc
+        if not isinstance(record, dict) or any(key not in record for key in need):
+            wanted = ", ".join(need) or "a mapping"
+            raise DcosError(f"zk_root: znode {path} under {self.root} is not an ip_pool record (needs {wanted})")
+        return record
+
     def _pool_path(self, name):
         return f"{self.root}/pools/{name}"
 
@@ -562,7 +667,7 @@ class ZooKeeperStore:
             data, stat = self.zk.get(self._pool_path(name))
         except kazoo_exceptions.NoNodeError:
             return None, None
-        return json.loads(data.decode("utf-8")), stat
+        return self._decode(self._pool_path(name), data), stat
 
     def _app_records(self, name):
         base = self._pool_path(name) + "/apps"
@@ -576,15 +681,16 @@ class ZooKeeperStore:
                 data, _stat = self.zk.get(f"{base}/{child}")
             except kazoo_exceptions.NoNodeError:
                 continue  # released meanwhile
-            records[unquote(child)] = json.loads(data.decode("utf-8"))
+            records[unquote(child)] = self._decode(f"{base}/{child}", data, need=("ip",))
         return records
 
     def _ip_owners(self, name, ips):
         owners = {}
         for ip in ips:
             try:
-                data, _stat = self.zk.get(f"{self._pool_path(name)}/ips/{ip}")
-                owners[ip] = json.loads(data.decode("utf-8"))["app_id"]
+                node = f"{self._pool_path(name)}/ips/{ip}"
+                data, _stat = self.zk.get(node)
+                owners[ip] = self._decode(node, data, need=("app_id",))["app_id"]
             except kazoo_exceptions.NoNodeError:
                 continue
         return owners
@@ -596,19 +702,23 @@ class ZooKeeperStore:
         ]
         return failures
 
+    @_zk_guarded
     def get_pool(self, name):
         spec, _stat = self._read_pool(name)
         return spec
 
+    @_zk_guarded
     def allocations(self, name):
         return self._app_records(name)
 
+    @_zk_guarded
     def list_pools(self):
         try:
             return sorted(self.zk.get_children(f"{self.root}/pools"))
         except kazoo_exceptions.NoNodeError:
             return []
 
+    @_zk_guarded
     def set_missing(self, name, marks):
         for app_id, since in (marks or {}).items():
             path = f"{self._pool_path(name)}/apps/{_app_node(app_id)}"
@@ -617,7 +727,7 @@ class ZooKeeperStore:
                     raw, stat = self.zk.get(path)
                 except kazoo_exceptions.NoNodeError:
                     break
-                record = json.loads(raw.decode("utf-8"))
+                record = self._decode(path, raw, need=("ip",))
                 if since is None:
                     record.pop("missing_since", None)
                 else:
@@ -628,6 +738,7 @@ class ZooKeeperStore:
                 except (kazoo_exceptions.BadVersionError, kazoo_exceptions.NoNodeError):
                     continue
 
+    @_zk_guarded
     def save_pool(self, spec, check_mode=False):
         self.zk.ensure_path(f"{self.root}/pools")
         path = self._pool_path(spec.name)
@@ -671,6 +782,7 @@ class ZooKeeperStore:
             return before, allocations
         raise DcosError(f"pool {spec.name}: gave up after {self.MAX_ATTEMPTS} concurrent updates")
 
+    @_zk_guarded
     def delete_pool(self, name, force=False, check_mode=False):
         path = self._pool_path(name)
         for _attempt in range(self.MAX_ATTEMPTS):
@@ -700,6 +812,7 @@ class ZooKeeperStore:
                 return before, allocations
         raise DcosError(f"pool {name}: gave up after {self.MAX_ATTEMPTS} concurrent updates")
 
+    @_zk_guarded
     def allocate(self, name, requests, check_mode=False):
         path = self._pool_path(name)
         spread = 0
@@ -711,8 +824,9 @@ class ZooKeeperStore:
             mine = {}
             for app_id, _ip in requests:
                 try:
-                    raw, _st = self.zk.get(f"{path}/apps/{_app_node(app_id)}")
-                    mine[app_id] = json.loads(raw.decode("utf-8"))
+                    node = f"{path}/apps/{_app_node(app_id)}"
+                    raw, _st = self.zk.get(node)
+                    mine[app_id] = self._decode(node, raw, need=("ip",))
                 except kazoo_exceptions.NoNodeError:
                     pass
             taken = self.zk.get_children(path + "/ips")
@@ -746,7 +860,8 @@ class ZooKeeperStore:
             spread = min(4 * (attempt + 1), 64)
         raise DcosError(f"pool {name}: gave up allocating after {self.MAX_ATTEMPTS} concurrent conflicts")
 
-    def release(self, name, app_ids, check_mode=False):
+    @_zk_guarded
+    def release(self, name, app_ids, check_mode=False, expect=None):
         path = self._pool_path(name)
         for _attempt in range(self.MAX_ATTEMPTS):
             freed = {}
@@ -756,7 +871,10 @@ class ZooKeeperStore:
                     raw, stat = self.zk.get(f"{path}/apps/{_app_node(app_id)}")
                 except kazoo_exceptions.NoNodeError:
                     continue
-                ip = json.loads(raw.decode("utf-8"))["ip"]
+                record = self._decode(f"{path}/apps/{_app_node(app_id)}", raw, need=("ip",))
+                if not _as_expected(record, expect, app_id):
+                    continue
+                ip = record["ip"]
                 freed[app_id] = ip
                 tx.delete(f"{path}/apps/{_app_node(app_id)}", version=stat.version)
                 tx.delete(f"{path}/ips/{ip}")
@@ -843,6 +961,8 @@ class IpPoolManager:
 
     def allocated(self):
         requests = self.app_requests()
+        if self.check_mode and self.store.get_pool(self.pool) is None:
+            return self._unknown_allocations(requests)
         spec, decided = self.store.allocate(self.pool, requests, check_mode=self.check_mode)
         allocations = []
         for app_id, ip, new in decided:
@@ -852,7 +972,25 @@ class IpPoolManager:
             entry = spec.describe(ip)
             entry["app_id"] = app_id
             allocations.append(entry)
-        result = self.plan.result(allocations=allocations)
+        result = self.plan.result(pool=self.pool, allocations=allocations)
+        if self.params.get("app_id") is not None:
+            result.update(allocations[0])
+        return result
+
+    def _unknown_allocations(self, requests):
+        """Check mode before the pool exists (a fresh ``--check`` run): changed, addresses unknown."""
+        allocations = []
+        for app_id, ip in requests:
+            self.plan.record(app_id, None, ip or "(chosen when the pool is created)")
+            self.plan.action(f"allocate {ip or 'an address'} to {app_id} in pool {self.pool}")
+            allocations.append(
+                {"app_id": app_id, "ip": ip, "prefix": None, "subnet": None, "gateway": None, "pool": self.pool}
+            )
+        result = self.plan.result(
+            pool=self.pool,
+            allocations=allocations,
+            msg=f"pool {self.pool} does not exist yet (check mode): its addresses are chosen when it is created",
+        )
         if self.params.get("app_id") is not None:
             result.update(allocations[0])
         return result

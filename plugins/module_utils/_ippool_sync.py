@@ -107,11 +107,13 @@ def _sync_missing(plan, allocations, app_ids, now, grace_period):
         if since is None and grace_period > 0:
             plan["mark"][app_id] = now
             since = now
-        if since is None or now - since >= grace_period:
+        # An allocation younger than the grace period may be one not deployed yet: wait for it too.
+        release_after = max(since if since is not None else now, record.get("allocated_at") or 0) + grace_period
+        if now >= release_after:
             plan["release"][app_id] = record["ip"]
         else:
             plan["pending"].append(
-                {"app_id": app_id, "ip": record["ip"], "missing_since": since, "release_after": since + grace_period}
+                {"app_id": app_id, "ip": record["ip"], "missing_since": since, "release_after": release_after}
             )
 
 
@@ -151,6 +153,42 @@ def _sync_app(plan, spec, allocations, owners, app_id, mine):
     plan["record"].append((app_id, ip))
 
 
+def _apply(store, pool, plan, allocations, conflicts):
+    """Write the reconcile; returns (recorded app IDs, released app IDs). A failure after some
+    writes says which were made, with ``changed=True``."""
+    recorded = []
+    done = []  # the writes made so far, for the error when a later one fails
+    for app_id, ip in plan["record"]:
+        try:
+            store.allocate(pool, [(app_id, ip)])
+            recorded.append(app_id)
+            done.append(f"recorded {ip} of {app_id}")
+        except DcosError as exc:  # taken meanwhile by another controller
+            conflicts.append(_conflict("record failed", ip, [app_id], exc.msg))
+    marks = dict(plan["mark"])
+    marks.update({app_id: None for app_id in plan["unmark"]})
+    released = sorted(plan["release"])
+    try:
+        if marks:
+            store.set_missing(pool, marks)
+            done.append(f"updated the missing marks of {', '.join(sorted(marks))}")
+        if released:
+            # Release only what still is as read: the app may have come back, or been
+            # re-allocated, since (checked under the file lock / a versioned delete in ZooKeeper).
+            expect = {
+                app: {"ip": allocations[app]["ip"], "missing_since": allocations[app].get("missing_since")}
+                for app in released
+            }
+            released = sorted(store.release(pool, released, expect=expect))
+    except DcosError as exc:
+        if not done:
+            raise
+        details = dict(exc.details)
+        details.update(changed=True, recorded=list(recorded))
+        raise DcosError(f"{exc.msg} (after these writes to pool {pool}: {'; '.join(done)})", **details) from exc
+    return recorded, released
+
+
 def sync_pool(store, pool, client, plan_recorder, now, grace_period, check_mode=False):
     """Run the reconcile of ``pool`` with Marathon (``client``) and apply it unless ``check_mode``.
 
@@ -160,8 +198,11 @@ def sync_pool(store, pool, client, plan_recorder, now, grace_period, check_mode=
     if data is None:
         raise DcosError(f"pool {pool} does not exist (define it with state=present)", pool=pool)
     spec = PoolSpec.from_dict(pool, data)
-    others = [PoolSpec.from_dict(name, store.get_pool(name)) for name in store.list_pools() if name != pool]
-    others = [other for other in others if other is not None]
+    others = []
+    for name in store.list_pools():
+        other = store.get_pool(name) if name != pool else None
+        if other is not None:  # None: deleted since list_pools()
+            others.append(PoolSpec.from_dict(name, other))
     allocations = store.allocations(pool)
     apps = client.list_apps(embed=("apps.tasks",))
     plan = reconcile(spec, allocations, others, apps, now, grace_period)
@@ -177,25 +218,15 @@ def sync_pool(store, pool, client, plan_recorder, now, grace_period, check_mode=
         plan_recorder.action(f"release {ip} of {app_id} (gone from Marathon) in pool {pool}")
     conflicts = list(plan["conflicts"])
     recorded = []
-    if not check_mode:
-        for app_id, ip in plan["record"]:
-            try:
-                store.allocate(pool, [(app_id, ip)])
-                recorded.append(app_id)
-            except DcosError as exc:  # taken meanwhile by another controller
-                conflicts.append(_conflict("record failed", ip, [app_id], exc.msg))
-        marks = dict(plan["mark"])
-        marks.update({app_id: None for app_id in plan["unmark"]})
-        if marks:
-            store.set_missing(pool, marks)
-        if plan["release"]:
-            store.release(pool, sorted(plan["release"]))
-    else:
+    if check_mode:
         recorded = [app_id for app_id, _ip in plan["record"]]
+        released = sorted(plan["release"])
+    else:
+        recorded, released = _apply(store, pool, plan, allocations, conflicts)
     return {
         "pool": pool,
         "recorded": [{"app_id": app, "ip": ip} for app, ip in plan["record"] if app in recorded],
-        "released": sorted(plan["release"]),
+        "released": released,
         "pending_release": plan["pending"],
         "conflicts": conflicts,
         "apps": len(apps),

@@ -159,6 +159,19 @@ disconnected:
   type: list
   elements: str
   sample: []
+restored:
+  description:
+    - When a forced recreate failed after the old network was removed, whether the old network was created again
+      from its former settings (the task then fails with C(changed=true)).
+  returned: failed after removing the network
+  type: bool
+  sample: true
+overlapping:
+  description: Networks whose subnets overlap the task's, when a forced recreate is refused before anything changed.
+  returned: failed for an overlapping subnet
+  type: list
+  elements: str
+  sample: [elm-net]
 differences:
   description: Settings that differ, when the module refuses to recreate the network.
   returned: failed

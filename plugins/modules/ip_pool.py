@@ -199,7 +199,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 ip:
-  description: The address of O(app_id).
+  description:
+    - The address of O(app_id).
+    - Null in check mode when the pool does not exist yet and O(ip) is not given (the address is chosen on the
+      real run).
   returned: state is allocated and app_id is given
   type: str
   sample: 10.199.45.2

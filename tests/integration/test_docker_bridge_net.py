@@ -195,6 +195,22 @@ def test_force_recreates_and_disconnects_with_diff():
     assert not run_task("docker_bridge_net", changed).changed
 
 
+def test_force_onto_a_subnet_another_network_holds_is_refused_before_removing():
+    assert run_task("docker_bridge_net", seed_args()).changed
+    attach(PREFIX + "c4")
+    old_id = inspect(NET)["Id"]
+    other = NET + "-elm"  # removed by cleanup() with the suite's other networks
+    sh("docker", "network", "create", "--driver", "bridge", "--subnet", SUBNET2, other)
+    failed = run_task(
+        "docker_bridge_net", seed_args(subnet=SUBNET2, gateway=GATEWAY2, default_gateway=ROUTER2, force=True)
+    )
+    assert failed.failed and not failed.changed, failed
+    assert f"{other} ({SUBNET2})" in failed["msg"], failed
+    net = inspect(NET)
+    assert net["Id"] == old_id
+    assert [c["Name"] for c in net["Containers"].values()] == [PREFIX + "c4"]
+
+
 def test_absent_refuses_with_containers_then_removes():
     assert run_task("docker_bridge_net", seed_args()).changed
     attach(PREFIX + "c3")
