@@ -105,12 +105,16 @@ def test_basic_auth_401_and_403(guarded):
     assert admin.post("/v2/apps", json=sleeper("/pptvlab/a", instances=0)).status_code == 201
     admin.wait_deployed()
     assert admin.delete("/v2/apps/pptvlab/a").status_code == 200
+    admin.wait_deployed()  # the next test counts running deployments
 
 
 def test_max_running_deployments_is_403(guarded):
     admin = Api(guarded.url)
     admin.session.auth = ("admin", "s3cret")
-    admin.post("/v2/apps", json=sleeper("/pptvlab/m1", instances=1, cmd="exit 1", backoffSeconds=30))
+    admin.wait_deployed()
+    # A deployment that stays running: its only task fails and backs off for 30 s.
+    first = admin.post("/v2/apps", json=sleeper("/pptvlab/m1", instances=1, cmd="exit 1", backoffSeconds=30))
+    assert first.status_code == 201
     refused = admin.post("/v2/apps", json=sleeper("/pptvlab/m2", instances=0))
     assert refused.status_code == 403
     assert refused.json()["message"].startswith("Max number (1) of running deployments is achieved")
