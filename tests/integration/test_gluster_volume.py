@@ -35,10 +35,6 @@ from support.procs import docker
 PREFIX = "pptvgl-"
 HOST = socket.gethostname()
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("glusterd") is None or os.geteuid() != 0, reason="needs root and glusterfs-server"
-)
-
 
 def gluster(*args, check=True):
     """``gluster --mode=script <args> --xml`` parsed; raises unless opRet is 0 when ``check``."""

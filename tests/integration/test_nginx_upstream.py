@@ -34,8 +34,6 @@ PREFIX = "pptvngx-"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 TMP_ROOT = Path(tempfile.gettempdir())
 
-pytestmark = pytest.mark.skipif(not os.path.exists(NGINX), reason="needs nginx (Debian nginx-light, from make setup)")
-
 
 def wait_for(predicate, what, timeout=20.0):
     """Poll ``predicate`` until true (not a timing assertion: a bound on waiting for Nginx)."""
