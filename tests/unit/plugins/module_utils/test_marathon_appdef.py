@@ -16,12 +16,11 @@ import pytest
 
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 from ansible_collections.pptv.dcos.plugins.module_utils._marathon_app import (
+    app_change,
     app_endpoints,
     canonical,
     diff_app,
-    managed_view,
     normalize_app_id,
-    plan_app,
     prepare_definition,
     task_is_healthy,
 )
@@ -466,13 +465,6 @@ def test_diff_values_are_the_canonical_top_level_fields():
     assert after == {"networks": [{"mode": "container/bridge"}]}
 
 
-def test_managed_view_shows_only_the_fields_the_definition_gives():
-    view = managed_view(
-        {"labels": {"a": "1"}, "ports": [0]}, as_marathon_returns({"id": "/x", "labels": {"a": "1"}, "cmd": "c"})
-    )
-    assert sorted(view) == ["labels", "portDefinitions"]
-
-
 # -- ids and validation -------------------------------------------------------------------------
 
 
@@ -487,10 +479,10 @@ def test_app_ids_are_made_absolute(given, expected):
 @pytest.mark.parametrize(
     ("given", "message"),
     [
-        ("/Int/Redis", "not a valid Marathon app id"),
-        ("/int/re_dis", "not a valid Marathon app id"),
-        ("/int/-redis", "not a valid Marathon app id"),
-        ("/int//redis", "not a valid Marathon app id"),
+        ("/Int/Redis", "is not valid: a Marathon app id"),
+        ("/int/re_dis", "is not valid: a Marathon app id"),
+        ("/int/-redis", "is not valid: a Marathon app id"),
+        ("/int//redis", "is not valid: a Marathon app id"),
         ("/", "an app id is required"),
         ("", "an app id is required"),
         (None, "an app id is required"),
@@ -507,11 +499,11 @@ def test_bad_app_ids_are_refused_naming_the_option(given, message):
 @pytest.mark.parametrize(
     ("definition", "message"),
     [
-        ({"instances": -1}, "definition.instances must be 0 or more, got -1"),
-        ({"instances": "two"}, "definition.instances must be an integer, got str 'two'"),
-        ({"instances": True}, "definition.instances must be an integer"),
-        ({"cpus": "lots"}, "definition.cpus must be a number"),
-        ({"mem": -5}, "definition.mem must be 0 or more"),
+        ({"instances": -1}, "definition.instances: must be 0 or more, got -1"),
+        ({"instances": "two"}, "definition.instances: must be an integer, got 'two'"),
+        ({"instances": True}, "definition.instances: must be an integer"),
+        ({"cpus": "lots"}, "definition.cpus: must be a number"),
+        ({"mem": -5}, "definition.mem: must be 0 or more"),
         ({"cmd": ["sleep", "1"]}, "definition.cmd must be a string"),
         ({"args": "sleep 1"}, "definition.args must be a list of strings"),
         ({"labels": ["a"]}, "definition.labels must be a map"),
@@ -523,9 +515,9 @@ def test_bad_app_ids_are_refused_naming_the_option(given, message):
         ({"container": {"docker": {"parameters": ["net=x"]}}}, "definition.container.docker.parameters must be a list"),
         (
             {"container": {"portMappings": [{"containerPort": "80"}]}},
-            "definition.container.portMappings[0].containerPort must be an integer",
+            "definition.container.portMappings[0].containerPort: must be an integer",
         ),
-        ({"healthChecks": [{"intervalSeconds": "5"}]}, "definition.healthChecks[0].intervalSeconds must be an integer"),
+        ({"healthChecks": [{"intervalSeconds": "5"}]}, "definition.healthChecks[0].intervalSeconds: must be an integer"),
         ({"id": "/other"}, "definition.id '/other' does not match app_id '/int/web'"),
         ("cmd: x", "definition must be a map"),
     ],
@@ -557,62 +549,62 @@ def test_the_body_sent_keeps_the_users_form_with_id_and_overrides():
     }
 
 
-# -- plans --------------------------------------------------------------------------------------
+# -- the change one app needs -----------------------------------------------------------------------------------
 
 WEB = {"cmd": "sleep 100", "instances": 2, "labels": {"env": "int"}}
 
 
-def test_plan_create_update_and_nothing():
-    create = plan_app("/int/web", "present", None, definition=WEB)
+def test_change_create_update_and_nothing():
+    create = app_change("/int/web", "present", None, definition=WEB)
     assert (create.action, create.changed_fields, create.body["id"]) == ("create", ["app"], "/int/web")
     current = as_marathon_returns(dict(WEB, id="/int/web"))
-    assert not plan_app("/int/web", "present", current, definition=WEB).changed
-    update = plan_app("/int/web", "present", current, definition=dict(WEB, labels={"env": "fun"}))
+    assert not app_change("/int/web", "present", current, definition=WEB).changed
+    update = app_change("/int/web", "present", current, definition=dict(WEB, labels={"env": "fun"}))
     assert (update.action, update.changed_fields, update.restart) == ("update", ["labels.env"], False)
 
 
-def test_plan_stop_scales_to_zero_and_keeps_the_definition():
+def test_change_stop_scales_to_zero_and_keeps_the_definition():
     current = as_marathon_returns(dict(WEB, id="/int/web"))
-    plan = plan_app("/int/web", "stopped", current)
-    assert plan.action == "update"
-    assert plan.body == {"id": "/int/web", "instances": 0}
-    assert plan.changed_fields == ["instances"]
+    change = app_change("/int/web", "stopped", current)
+    assert change.action == "update"
+    assert change.body == {"id": "/int/web", "instances": 0}
+    assert change.changed_fields == ["instances"]
     current["instances"] = 0
-    assert not plan_app("/int/web", "stopped", current).changed
+    assert not app_change("/int/web", "stopped", current).changed
 
 
-def test_plan_restart_always_restarts_unless_the_update_replaces_the_tasks():
+def test_change_restart_always_restarts_unless_the_update_replaces_the_tasks():
     current = as_marathon_returns(dict(WEB, id="/int/web"))
-    same = plan_app("/int/web", "restarted", current, definition=WEB)
+    same = app_change("/int/web", "restarted", current, definition=WEB)
     assert (same.action, same.restart) == (None, True)
-    scaled = plan_app("/int/web", "restarted", current, instances=4)
+    scaled = app_change("/int/web", "restarted", current, instances=4)
     assert (scaled.action, scaled.restart) == ("update", True)
-    relabelled = plan_app("/int/web", "restarted", current, definition=dict(WEB, labels={"env": "x"}))
+    relabelled = app_change("/int/web", "restarted", current, definition=dict(WEB, labels={"env": "x"}))
     assert (relabelled.action, relabelled.restart) == ("update", False)
 
 
-def test_plan_absent():
-    assert not plan_app("/int/web", "absent", None).changed
-    plan = plan_app("/int/web", "absent", {"id": "/int/web"})
-    assert (plan.action, plan.before, plan.after) == ("delete", {"app": {}}, {"app": None})
+def test_change_absent():
+    assert not app_change("/int/web", "absent", None).changed
+    change = app_change("/int/web", "absent", {"id": "/int/web"})
+    assert (change.action, change.before, change.after) == ("delete", {"app": {}}, {"app": None})
 
 
-def test_plan_needs_a_definition_to_create():
+def test_change_needs_a_definition_to_create():
     with pytest.raises(DcosError, match="definition: app /int/web does not exist; a definition is needed"):
-        plan_app("/int/web", "present", None, instances=2)
+        app_change("/int/web", "present", None, instances=2)
 
 
-def test_plan_rollback_compares_with_the_stored_version():
+def test_change_rollback_compares_with_the_stored_version():
     old = as_marathon_returns(dict(WEB, id="/int/web", labels={"env": "old"}))
     old["version"] = "2026-11-29T10:00:00.000Z"
     current = as_marathon_returns(dict(WEB, id="/int/web"))
-    plan = plan_app("/int/web", "present", current, version_app=old)
-    assert plan.action == "rollback"
-    assert plan.body == {"id": "/int/web", "version": "2026-11-29T10:00:00.000Z"}
-    assert plan.changed_fields == ["labels.env"]
-    assert not plan_app("/int/web", "present", old, version_app=old).changed
+    change = app_change("/int/web", "present", current, version_app=old)
+    assert change.action == "rollback"
+    assert change.body == {"id": "/int/web", "version": "2026-11-29T10:00:00.000Z"}
+    assert change.changed_fields == ["labels.env"]
+    assert not app_change("/int/web", "present", old, version_app=old).changed
     with pytest.raises(DcosError, match="do not combine it with instances"):
-        plan_app("/int/web", "present", current, version_app=old, instances=1)
+        app_change("/int/web", "present", current, version_app=old, instances=1)
 
 
 # -- tasks and endpoints ------------------------------------------------------------------------
@@ -654,7 +646,8 @@ def test_endpoints_on_a_container_network_use_the_task_ip_and_container_port():
     assert app_endpoints(app, port_index=1) == ["10.199.45.7:8080"]
     legacy = dict(app, networks=None, ipAddress={"networkName": "oak-net"})
     assert app_endpoints(legacy) == ["10.199.45.7:6379"]
-    assert app_endpoints(app, address="host") == ["agent1"]
+    # The agent has no host port for it: no endpoint rather than a bare, wrong address.
+    assert app_endpoints(app, address="host") == []
 
 
 def test_endpoints_by_task_ip_on_the_host_network():

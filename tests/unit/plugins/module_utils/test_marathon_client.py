@@ -4,61 +4,27 @@
 
 from __future__ import annotations
 
-import io
 import json
-from email.message import Message
-from urllib.error import HTTPError, URLError
 
 import pytest
 
 from ansible_collections.pptv.dcos.plugins.module_utils import _marathon_client
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 from ansible_collections.pptv.dcos.plugins.module_utils._marathon_client import (
-    DeploymentWaiter,
     MarathonClient,
     MarathonLocked,
     MarathonNotFound,
     MarathonUnreachable,
-    app_readiness,
-    call_unlocked,
-    common_group,
     split_urls,
 )
-from ansible_collections.pptv.dcos.tests.unit.plugins.marathon_fake import FakeMarathon, FakeResponse
-
-
-class Script:
-    """``open_url`` answering from a list of (url prefix, outcome); records the calls."""
-
-    def __init__(self, *outcomes):
-        self.outcomes = list(outcomes)
-        self.calls = []
-
-    def __call__(self, url, **kwargs):
-        self.calls.append(dict(kwargs, url=url))
-        for index, (prefix, outcome) in enumerate(self.outcomes):
-            if url.startswith(prefix):
-                del self.outcomes[index]
-                if isinstance(outcome, Exception):
-                    raise outcome
-                return outcome
-        raise AssertionError(f"unexpected request to {url}")
-
-
-def http_error(url, status, body, headers=None):
-    message = Message()
-    for key, value in (headers or {}).items():
-        message[key] = value
-    raw = json.dumps(body).encode() if not isinstance(body, bytes) else body
-    return HTTPError(url, status, "error", message, io.BytesIO(raw))
-
-
-def ok(body, status=200, headers=None):
-    return FakeResponse(status, body, headers)
-
-
-REFUSED = URLError(ConnectionRefusedError(111, "Connection refused"))
-
+from ansible_collections.pptv.dcos.tests.unit.plugins.marathon_fake import (
+    REFUSED,
+    FakeMarathon,
+    FakeResponse,
+    Script,
+    http_error,
+    ok,
+)
 
 # -- URLs, failover, leader ---------------------------------------------------------------------
 
@@ -82,14 +48,18 @@ def test_no_url_and_a_bad_url_are_refused_naming_the_option():
 
 def test_an_unreachable_url_is_skipped_and_the_answering_one_is_kept():
     script = Script(
-        ("http://a:8080/v2/info", REFUSED),
-        ("http://b:8080/v2/info", ok({"name": "marathon"})),
-        ("http://b:8080/ping", ok(b"pong")),
+        ("http://a:8080/v2/apps", REFUSED),
+        ("http://b:8080/v2/apps", ok({"apps": []})),
+        ("http://b:8080/v2/deployments", ok([])),
     )
     client = MarathonClient("http://a:8080,http://b:8080", opener=script)
-    assert client.info() == {"name": "marathon"}
-    assert client.ping() == "pong"
-    assert [c["url"] for c in script.calls] == ["http://a:8080/v2/info", "http://b:8080/v2/info", "http://b:8080/ping"]
+    assert client.list_apps() == []
+    assert client.list_deployments() == []
+    assert [c["url"] for c in script.calls] == [
+        "http://a:8080/v2/apps",
+        "http://b:8080/v2/apps",
+        "http://b:8080/v2/deployments",
+    ]
 
 
 @pytest.mark.parametrize("status", [502, 503])
@@ -97,28 +67,25 @@ def test_a_standby_without_leader_moves_to_the_next_url(status):
     script = Script(
         (
             "http://a:8080/",
-            http_error("http://a:8080/v2/info", status, {"message": "Could not determine the current leader"}),
+            http_error("http://a:8080/v2/apps", status, {"message": "Could not determine the current leader"}),
         ),
-        ("http://b:8080/", ok({"elected": True})),
+        ("http://b:8080/", ok({"apps": [{"id": "/web"}]})),
     )
-    assert MarathonClient(["http://a:8080", "http://b:8080"], opener=script).info() == {"elected": True}
+    assert MarathonClient(["http://a:8080", "http://b:8080"], opener=script).list_apps() == [{"id": "/web"}]
 
 
-def test_unreachable_lists_every_url_tried_without_credentials():
+def test_unreachable_lists_every_url_tried_in_words():
     script = Script(
-        ("http://ops:s3cret@a:8080/", REFUSED),
+        ("http://a:8080/", REFUSED),
         ("http://b:8080/", http_error("http://b:8080/v2/apps", 503, {"message": "no leader"})),
     )
-    client = MarathonClient(["http://ops:s3cret@a:8080", "http://b:8080"], opener=script)
+    client = MarathonClient(["http://a:8080", "http://b:8080"], opener=script)
     with pytest.raises(MarathonUnreachable) as error:
         client.list_apps()
-    message = error.value.msg
-    assert message.startswith("Marathon is unreachable: GET /v2/apps failed on every URL tried: ")
-    assert (
-        "http://a:8080 (Connection refused)" in message or "http://a:8080 ([Errno 111] Connection refused)" in message
+    assert error.value.msg == (
+        "Marathon is unreachable: GET /v2/apps failed on every URL tried: "
+        "http://a:8080 (connection refused); http://b:8080 (HTTP 503)"
     )
-    assert "http://b:8080 (HTTP 503)" in message
-    assert "s3cret" not in message
     assert error.value.details["urls_tried"] == ["http://a:8080", "http://b:8080"]
 
 
@@ -133,7 +100,7 @@ def test_a_redirect_to_the_leader_is_followed_with_method_body_and_credentials()
         ("http://leader:8080/", ok({"deploymentId": "d1", "version": "v1"}, headers={"Marathon-Deployment-Id": "d1"})),
     )
     client = MarathonClient("http://standby:8080", username="ops", password="pw", opener=script)
-    assert client.put_app("/int/web", {"cmd": "x"}) == ("d1", "v1", False)
+    assert client.put_app("/int/web", {"cmd": "x"}) == ("d1", "v1")
     leader = script.calls[1]
     assert leader["url"] == "http://leader:8080/v2/apps/int/web"
     assert leader["method"] == "PUT"
@@ -270,116 +237,6 @@ def test_request_counts_by_method():
 # -- waiting ------------------------------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-        self.slept = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-def test_the_waiter_polls_until_the_deployment_is_gone_and_the_tasks_run():
-    fake = FakeMarathon(polls_per_deployment=3)
-    client = MarathonClient(fake.base, opener=fake)
-    deployment_id, _version, created = client.put_app("/g/web", {"cmd": "x", "instances": 2})
-    assert created
-    clock = Clock()
-    apps = DeploymentWaiter(client, timeout=60, clock=clock, sleep=clock.sleep).wait(
-        [deployment_id], app_ids=["/g/web"]
-    )
-    assert apps["/g/web"]["tasksRunning"] == 2
-    assert not fake.deployments
-    assert len(clock.slept) == 3
-    assert [r.path for r in fake.requests].count("/v2/deployments") == 4
-
-
-def test_the_waiter_names_the_deployment_and_its_step_on_timeout():
-    fake = FakeMarathon()
-    deployment_id = fake.lock("/g/web", polls=1000)
-    clock = Clock()
-    waiter = DeploymentWaiter(MarathonClient(fake.base, opener=fake), timeout=5, clock=clock, sleep=clock.sleep)
-    with pytest.raises(DcosError) as error:
-        waiter.wait([deployment_id])
-    assert error.value.msg == (
-        f"timed out after 5s waiting for deployment {deployment_id} on step 1/1 (RestartApplication /g/web)"
-    )
-    assert clock.now == 5
-
-
-def test_readiness_wants_every_task_of_the_new_config_healthy():
-    app = {
-        "instances": 2,
-        "versionInfo": {"lastConfigChangeAt": "2026-01-02T00:00:00.000Z"},
-        "healthChecks": [{"protocol": "HTTP"}],
-        "tasks": [
-            {"state": "TASK_RUNNING", "version": "2026-01-02T00:00:00.000Z", "healthCheckResults": [{"alive": True}]},
-            {"state": "TASK_RUNNING", "version": "2026-01-01T00:00:00.000Z", "healthCheckResults": [{"alive": True}]},
-        ],
-    }
-    assert app_readiness(app) == (False, "1 running, 1 healthy of 2 wanted, 1 of an older version")
-    app["tasks"][1]["version"] = "2026-01-03T00:00:00.000Z"  # a task launched by a later scale
-    assert app_readiness(app) == (True, "2 running, 2 healthy of 2 wanted")
-    app["tasks"][1]["healthCheckResults"] = [{"alive": False}]
-    assert app_readiness(app)[0] is False
-
-
-def test_a_lock_is_waited_out_then_the_call_retried():
-    fake = FakeMarathon()
-    fake.add_app({"id": "/g/web", "cmd": "x"})
-    blocking = fake.lock("/g/web", polls=2)
-    client = MarathonClient(fake.base, opener=fake)
-    clock = Clock()
-    waiter = DeploymentWaiter(client, timeout=60, clock=clock, sleep=clock.sleep)
-    call_unlocked(lambda force: client.restart_app("/g/web", force=force), waiter, force=False)
-    sent = [(r.method, r.path) for r in fake.requests]
-    assert sent[0] == ("POST", "/v2/apps/g/web/restart")
-    assert sent[-1] == ("POST", "/v2/apps/g/web/restart")
-    assert ("GET", "/v2/deployments") in sent
-    assert blocking not in fake.deployments
-
-
-def test_a_lock_that_outlives_the_timeout_names_the_blocking_deployment():
-    fake = FakeMarathon()
-    fake.add_app({"id": "/g/web", "cmd": "x"})
-    blocking = fake.lock("/g/web", polls=1000)
-    client = MarathonClient(fake.base, opener=fake)
-    clock = Clock()
-    waiter = DeploymentWaiter(client, timeout=3, clock=clock, sleep=clock.sleep)
-    with pytest.raises(DcosError) as error:
-        call_unlocked(lambda force: client.restart_app("/g/web", force=force), waiter, force=False)
-    assert error.value.msg == (
-        f"the app is locked by deployment(s) {blocking} that did not finish within 3s; use force=true to override"
-    )
-
-
-def test_force_overrides_the_lock_at_once():
-    fake = FakeMarathon()
-    fake.add_app({"id": "/g/web", "cmd": "x"})
-    fake.lock("/g/web", polls=1000)
-    client = MarathonClient(fake.base, opener=fake)
-    call_unlocked(lambda force: client.restart_app("/g/web", force=force), DeploymentWaiter(client), force=True)
-    assert [(r.method, r.query) for r in fake.requests] == [("POST", {"force": "true"})]
-
-
-@pytest.mark.parametrize(
-    ("ids", "group"),
-    [
-        (["/a/b/x", "/a/b/y"], "/a/b/"),
-        (["/a/b/x", "/a/c/y"], "/a/"),
-        (["/x", "/a/y"], None),
-        (["/a/b/x"], "/a/b/"),
-        ([], None),
-    ],
-)
-def test_common_group(ids, group):
-    assert common_group(ids) == group
-
-
 def test_opener_defaults_to_ansible_open_url():
     assert MarathonClient("http://m").opener is _marathon_client.open_url
 
@@ -440,31 +297,13 @@ def test_events_on_no_reachable_url_is_unreachable():
         next(client.events())
 
 
-def test_a_lock_naming_no_listed_deployment_is_retried_with_pauses_until_the_deadline():
-    # Marathon answers 409 with a deployment that /v2/deployments does not list (a stale id).
-    url = "http://m1:8080"
-    locked = {"message": "App is locked by one or more deployments.", "deployments": [{"id": "stale"}]}
-    outcomes = []
-    for _attempt in range(200):
-        outcomes += [(url + "/v2/apps/g/web/restart", http_error(url, 409, locked)), (url + "/v2/deployments", ok([]))]
-    script = Script(*outcomes)
-    client = MarathonClient(url, opener=script)
-    clock = Clock()
-    waiter = DeploymentWaiter(client, timeout=10, clock=clock, sleep=clock.sleep)
-    with pytest.raises(DcosError, match=r"locked by deployment\(s\) stale that did not finish within 10s"):
-        call_unlocked(lambda force: client.restart_app("/g/web", force=force), waiter, force=False)
-    restarts = [c for c in script.calls if c["url"].endswith("/restart")]
-    # Paced by the waiter's interval (0.5 s growing to 2 s) over 10 s of the fake clock, not a tight loop.
-    assert 3 <= len(restarts) <= 12
-
-
 @pytest.mark.parametrize(
     ("call", "body"),
     [
         (lambda c: c.get_app("/g/web"), b"<html>login</html>"),
         (lambda c: c.list_apps(), b"<html>login</html>"),
         (lambda c: c.list_apps(), json.dumps({"apps": {"not": "a list"}}).encode()),
-        (lambda c: c.get_tasks("/g/web"), json.dumps(["a", "list"]).encode()),
+        (lambda c: c.list_deployments(), json.dumps({"not": "a list"}).encode()),
         (lambda c: c.list_versions("/g/web"), b""),
     ],
 )

@@ -9,7 +9,7 @@ import json
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.pptv.dcos.plugins.module_utils import _marathon_client
+from ansible_collections.pptv.dcos.plugins.module_utils import _marathon_client, _marathon_deploy
 from ansible_collections.pptv.dcos.plugins.modules import marathon_app, marathon_app_info
 from ansible_collections.pptv.dcos.tests.unit.plugins.marathon_fake import FakeMarathon, Unreachable
 
@@ -43,7 +43,7 @@ class FakeTime:
 def fake(monkeypatch):
     marathon = FakeMarathon()
     monkeypatch.setattr(_marathon_client, "open_url", marathon)
-    monkeypatch.setattr(_marathon_client, "time", FakeTime())
+    monkeypatch.setattr(_marathon_deploy, "time", FakeTime())
     return marathon
 
 
@@ -247,13 +247,13 @@ def test_bulk_check_mode_writes_nothing(fake, capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ({"app_id": "/Bad_Id", "definition": WEB}, "app_id: '/Bad_Id' is not a valid Marathon app id"),
-        ({"app_id": "/int/web", "definition": dict(WEB, instances="two")}, "definition.instances must be an integer"),
-        ({"app_id": "/int/web", "definition": WEB, "instances": -1}, "instances must be 0 or more, got -1"),
+        ({"app_id": "/Bad_Id", "definition": WEB}, "app_id: '/Bad_Id' is not valid: a Marathon app id"),
+        ({"app_id": "/int/web", "definition": dict(WEB, instances="two")}, "definition.instances: must be an integer"),
+        ({"app_id": "/int/web", "definition": WEB, "instances": -1}, "instances: must be 0 or more, got -1"),
         ({"app_id": "/int/web", "definition": dict(WEB, id="/int/other")}, "does not match app_id"),
         ({"app_id": "/int/web"}, "definition: app /int/web does not exist; a definition is needed to create it"),
         ({"apps": [{"app_id": "/a"}, {"app_id": "a/"}]}, "apps[1].app_id: /a is listed twice"),
-        ({"apps": [{"app_id": "/a", "definition": {"cpus": "x"}}]}, "apps[0].definition.cpus must be a number"),
+        ({"apps": [{"app_id": "/a", "definition": {"cpus": "x"}}]}, "apps[0].definition.cpus: must be a number"),
         ({"app_id": "/a", "apps": []}, "mutually exclusive"),
         ({"app_id": "/a", "url": "marathon:8080"}, "url: marathon:8080 is not an http:// or https:// URL"),
     ],
@@ -270,7 +270,7 @@ def test_marathons_422_reaches_the_user_with_the_path(fake, capsys):
     fake.add_app(dict(WEB, id="/int/web"))
     result = run(marathon_app, {"app_id": "/int/web", "definition": dict(WEB, instances=-3)}, capsys)
     assert result["failed"] is True
-    assert "instances must be 0 or more" in result["msg"]  # caught before sending
+    assert "instances: must be 0 or more" in result["msg"]  # caught before sending
     assert fake.writes == []
 
 
