@@ -670,9 +670,10 @@ def _reason_of(error, timeout):  # noqa: PLR0911 - one sentence per kind of fail
     if isinstance(error, http.client.HTTPException):
         return "the server's answer is not valid HTTP"
     if isinstance(error, ssl.SSLCertVerificationError):
-        return f"TLS: the certificate is not trusted ({error.verify_message}); set ca_path, or validate_certs=false"
+        detail = getattr(error, "verify_message", None) or "verification failed"
+        return f"TLS: the certificate is not trusted ({detail}); set ca_path, or validate_certs=false"
     if isinstance(error, ssl.SSLError):
-        return f"TLS: {error.reason or 'handshake failed'} (is it an https:// server?)"
+        return f"TLS: {getattr(error, 'reason', None) or 'the handshake failed'} (is it an https:// server?)"
     if isinstance(error, socket.gaierror):
         return "the host name cannot be resolved"
     if isinstance(error, ConnectionRefusedError):

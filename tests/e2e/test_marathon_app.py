@@ -23,7 +23,7 @@ from support.recording_proxy import RecordingProxy
 
 from ansible_collections.pptv.dcos.plugins.module_utils._marathon_client import MarathonClient
 
-PREFIX = "pptvmar-"
+PREFIX = "pptvhm-"
 USER, PASSWORD = "ops", "pw-e2e-7f3a"
 IMAGE = "pptv-dcos/base:bookworm"
 APP_IMAGE = "pptv-dcos/app:bookworm"
@@ -413,7 +413,7 @@ def test_bad_input_fails_cleanly(proxy, direct):
     """Each case is a task of one play (one ansible-playbook start for all)."""
     conn = {"url": proxy.url, "username": USER, "password": PASSWORD}
     dead = f"http://127.0.0.1:{_closed_port()}"
-    bad_x = "/pptvmar-bad/x"
+    bad_x = "/pptvhm-bad/x"
     cases = [
         ({"app_id": "/PPTVMAR/Bad_Id", "definition": {"cmd": "x"}}, "is not a valid Marathon app id"),
         ({"app_id": bad_x, "definition": {"cmd": "x", "mem": "lots"}}, "definition.mem must be a number, got str"),
@@ -431,8 +431,8 @@ def test_bad_input_fails_cleanly(proxy, direct):
             "Marathon rejected the credentials (HTTP 401)",
         ),
         (
-            {"apps": [{"app_id": "/pptvmar-bad/y"}, {"app_id": "pptvmar-bad/y/"}]},
-            "apps[1].app_id: /pptvmar-bad/y is listed twice",
+            {"apps": [{"app_id": "/pptvhm-bad/y"}, {"app_id": "pptvhm-bad/y/"}]},
+            "apps[1].app_id: /pptvhm-bad/y is listed twice",
         ),
     ]
     tasks = [

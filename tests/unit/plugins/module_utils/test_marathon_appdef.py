@@ -16,6 +16,7 @@ import pytest
 
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 from ansible_collections.pptv.dcos.plugins.module_utils._marathon_app import (
+    APP_FIELDS,
     app_change,
     app_endpoints,
     canonical,
@@ -517,7 +518,10 @@ def test_bad_app_ids_are_refused_naming_the_option(given, message):
             {"container": {"portMappings": [{"containerPort": "80"}]}},
             "definition.container.portMappings[0].containerPort: must be an integer",
         ),
-        ({"healthChecks": [{"intervalSeconds": "5"}]}, "definition.healthChecks[0].intervalSeconds: must be an integer"),
+        (
+            {"healthChecks": [{"intervalSeconds": "5"}]},
+            "definition.healthChecks[0].intervalSeconds: must be an integer",
+        ),
         ({"id": "/other"}, "definition.id '/other' does not match app_id '/int/web'"),
         ("cmd: x", "definition must be a map"),
     ],
@@ -654,3 +658,121 @@ def test_endpoints_by_task_ip_on_the_host_network():
     app = {"tasks": [{"host": "agent1", "ports": [31005], "ipAddresses": [{"ipAddress": "10.199.45.9"}]}]}
     assert app_endpoints(app) == ["agent1:31005"]
     assert app_endpoints(app, address="task_ip") == ["10.199.45.9:31005"]
+
+
+# -- hostile definitions (issue 10) -------------------------------------------------------------
+
+INF, NAN = float("inf"), float("nan")
+
+
+@pytest.mark.parametrize(
+    ("definition", "message"),
+    [
+        ({"cpus": INF}, "definition.cpus: must be a finite number, got inf"),
+        ({"mem": NAN}, "definition.mem: must be a finite number, got nan"),
+        ({"disk": -INF}, "definition.disk: must be a finite number, got -inf"),
+        ({"gpus": INF}, "definition.gpus: must be an integer, got inf"),
+        ({"instances": INF}, "definition.instances: must be an integer, got inf"),
+        ({"backoffFactor": NAN}, "definition.backoffFactor: must be a finite number, got nan"),
+        ({"backoffFactor": 0.5}, "definition.backoffFactor: must be 1.0 or more, got 0.5"),
+        ({"cpus": 0}, "definition.cpus: must be 0.001 or more, got 0"),
+        ({"instances": 2**31}, "definition.instances: must be 2147483647 or less"),
+        (
+            {"upgradeStrategy": {"minimumHealthCapacity": 2}},
+            "definition.upgradeStrategy.minimumHealthCapacity: must be 1",
+        ),
+        ({"upgradeStrategy": {"maximumOverCapacity": NAN}}, "upgradeStrategy.maximumOverCapacity: must be a finite"),
+        # a number no specific check knows about: still no inf/nan anywhere
+        ({"unreachableStrategy": {"inactiveAfterSeconds": INF}}, "definition.unreachableStrategy.inactiveAfterSeconds"),
+        ({"healthChecks": [{"gracePeriodSeconds": NAN}]}, "definition.healthChecks[0].gracePeriodSeconds: must be"),
+        # ports, wherever one is sent
+        (
+            {"portDefinitions": [{"port": 70000}]},
+            "definition.portDefinitions[0].port: must be 65535 or less, got 70000",
+        ),
+        ({"portDefinitions": [{"port": -1}]}, "definition.portDefinitions[0].port: must be 0 or more, got -1"),
+        ({"ports": [8080, 65536]}, "definition.ports[1]: must be 65535 or less, got 65536"),
+        ({"ports": ["80"]}, "definition.ports[0]: must be an integer, got '80'"),
+        (
+            {"container": {"portMappings": [{"containerPort": 80, "hostPort": 65536}]}},
+            "definition.container.portMappings[0].hostPort: must be 65535 or less",
+        ),
+        (
+            {"container": {"portMappings": [{"containerPort": 80, "servicePort": -5}]}},
+            "definition.container.portMappings[0].servicePort: must be 0 or more",
+        ),
+        (
+            {"container": {"docker": {"image": "a", "portMappings": [{"containerPort": 99999}]}}},
+            "definition.container.docker.portMappings[0].containerPort: must be 65535 or less",
+        ),
+        ({"healthChecks": [{"protocol": "TCP", "port": 70000}]}, "definition.healthChecks[0].port: must be 65535 or"),
+        ({"healthChecks": [{"portIndex": -1}]}, "definition.healthChecks[0].portIndex: must be 0 or more, got -1"),
+        ({"healthChecks": "HTTP"}, "definition.healthChecks must be a list of maps"),
+        ({"portDefinitions": [8080]}, "definition.portDefinitions must be a list of maps"),
+        ({"upgradeStrategy": "rolling"}, "definition.upgradeStrategy must be a map, got str"),
+        # fields Marathon's schema does not have (Marathon refuses them)
+        ({"cpu": 1}, "definition.cpu: not a field of a Marathon app definition (did you mean cpus?)"),
+        ({"whatever": 1}, "definition.whatever: not a field of a Marathon app definition; Marathon refuses it"),
+    ],
+)
+def test_hostile_definitions_are_refused_naming_the_field(definition, message):
+    with pytest.raises(DcosError) as error:
+        prepare_definition("/int/web", dict({"cmd": "x"}, **definition))
+    assert message in error.value.msg
+
+
+def test_whole_floats_of_integer_fields_are_sent_as_integers():
+    body = prepare_definition("/int/web", {"cmd": "x", "instances": 2.0, "portDefinitions": [{"port": 80.0}]})
+    assert body["instances"] == 2 and isinstance(body["instances"], int)
+    assert body["portDefinitions"] == [{"port": 80}]
+    assert json.dumps(body, allow_nan=False)
+
+
+def test_an_app_read_back_from_marathon_app_info_sends_only_marathons_fields():
+    info = as_marathon_returns({"id": "/int/web", "cmd": "x", "instances": 2})
+    info.update(
+        versions=["2026-11-29T16:00:01.000Z"],  # added by marathon_app_info
+        tasksStats={"totalSummary": {}},
+        lastTaskFailure={"state": "TASK_FAILED"},
+        readinessCheckResults=[],
+    )
+    body = prepare_definition("/int/web", info)
+    assert set(body) <= APP_FIELDS
+    assert not {"versions", "tasksStats", "tasks", "tasksRunning", "deployments", "version"} & set(body)
+
+
+def test_a_trailing_newline_does_not_sneak_into_an_app_id():
+    with pytest.raises(DcosError, match="is not valid: a Marathon app id"):
+        normalize_app_id("/int/web\n/x")
+    assert normalize_app_id("/int/web\n") == "/int/web"
+
+
+@pytest.mark.parametrize(
+    ("port_index", "message"),
+    [
+        (-1, "port_index: must be 0 or more, got -1"),
+        (1, "port_index: 1 is out of range: app /int/web has 1 port(s) (port_index 0 to 0)"),
+        (True, "port_index: must be an integer, got True"),
+    ],
+)
+def test_a_port_index_the_app_does_not_have_is_an_error_not_a_wrong_endpoint(port_index, message):
+    app = {"id": "/int/web", "tasks": [{"host": "agent1", "ports": [31005]}]}
+    with pytest.raises(DcosError) as error:
+        app_endpoints(app, port_index=port_index)
+    assert error.value.msg == message
+
+
+def test_an_app_without_ports_gives_bare_addresses_for_port_index_0_only():
+    app = {"id": "/int/web", "tasks": [{"host": "agent1", "ports": []}]}
+    assert app_endpoints(app) == ["agent1"]
+    with pytest.raises(DcosError, match="port_index: 1 is out of range: app /int/web has 0 port"):
+        app_endpoints(app, port_index=1)
+
+
+def test_a_task_without_its_port_yet_gives_no_endpoint():
+    app = {
+        "id": "/int/web",
+        "portDefinitions": [{"port": 0}, {"port": 0}],
+        "tasks": [{"host": "agent1", "ports": [31001, 31002]}, {"host": "agent2", "ports": []}],
+    }
+    assert app_endpoints(app, port_index=1) == ["agent1:31002"]

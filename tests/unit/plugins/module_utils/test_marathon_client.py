@@ -1,10 +1,15 @@
 # Copyright: contributors to pptv.dcos
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The Marathon client and the deployment waiter, with the transport (``open_url``) replaced."""
+"""The Marathon client, with the transport (``open_url``) replaced, or a real one against a loopback server."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
+import ssl
+import threading
+from urllib.error import URLError
 
 import pytest
 
@@ -318,3 +323,179 @@ def test_apps_null_reads_as_no_apps():
     url = "http://m1:8080"
     client = MarathonClient(url, opener=Script((url, ok({"apps": None}))))
     assert client.list_apps() == []
+
+
+# -- hostile answers and options (issue 10) -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "body", "what"),
+    [
+        (lambda c: c.get_app("/g/web"), {"app": "a string"}, "'app' must be an object"),
+        (lambda c: c.get_app("/g/web"), {"apps": []}, "an object with 'app'"),
+        (lambda c: c.get_app("/g/web"), {"app": {"cmd": "x"}}, "app: an app must have a string 'id'"),
+        (lambda c: c.get_app("/g/web"), {"app": {"id": "/g/web", "tasks": "none"}}, "app: 'tasks' must be a list"),
+        (lambda c: c.get_app("/g/web"), {"app": {"id": "/g/web", "instances": "2"}}, "'instances' must be an integer"),
+        (lambda c: c.get_app("/g/web"), {"app": {"id": "/g/web", "tasks": ["t1"]}}, "tasks[0]: a task must be an"),
+        (
+            lambda c: c.get_app("/g/web"),
+            {"app": {"id": "/g/web", "tasks": [{"ports": ["31000"]}]}},
+            "tasks[0]: 'ports' must be a list of integers",
+        ),
+        (
+            lambda c: c.get_app("/g/web"),
+            {"app": {"id": "/g/web", "tasks": [{"healthCheckResults": [True]}]}},
+            "'healthCheckResults' must be a list of objects",
+        ),
+        (lambda c: c.list_apps(), {"apps": ["a", "b"]}, "apps[0]: an app must be an object"),
+        (lambda c: c.list_apps(), ["a", "list"], "an object with 'apps'"),
+        (lambda c: c.list_versions("/g/web"), {"versions": [1, 2]}, "'versions' must be a list of timestamps"),
+        (lambda c: c.list_deployments(), ["d1"], "a list of deployments, each with an 'id'"),
+        (lambda c: c.list_deployments(), {"deployments": []}, "a list of deployments"),
+        (lambda c: c.get_app_version("/g/web", "v1"), ["not", "an app"], "an app definition"),
+    ],
+)
+def test_a_json_answer_of_the_wrong_shape_is_a_sentence(call, body, what):
+    url = "http://m1:8080"
+    client = MarathonClient(url, opener=Script((url, ok(body))))
+    with pytest.raises(DcosError) as error:
+        call(client)
+    assert "answered HTTP 200 with " in error.value.msg
+    assert "which is not Marathon's JSON (" in error.value.msg
+    assert what in error.value.msg
+    assert "does url point at Marathon itself?" in error.value.msg
+
+
+def test_a_409_with_deployments_of_the_wrong_shape_is_still_an_error_in_words():
+    url = "http://m1:8080"
+    client = MarathonClient(url, opener=Script((url, http_error(url, 409, {"message": "locked", "deployments": 5}))))
+    with pytest.raises(DcosError, match="Marathon answered HTTP 409 to POST http://m1:8080/v2/apps/g/web/restart"):
+        client.restart_app("/g/web")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://ops:s3cret@marathon:8443", "http://ops@marathon:8080", "http://a:8080,https://ops:s3cret@b:8080"],
+)
+def test_credentials_inside_the_url_are_refused_pointing_to_username_and_password(url):
+    with pytest.raises(DcosError) as error:
+        MarathonClient(url)
+    assert "holds credentials (user:password@); give them as the username and password options" in error.value.msg
+    assert error.value.msg.startswith("url: http")
+    assert "s3cret" not in error.value.msg and "ops@" not in error.value.msg
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http:///v2", "url: http:///v2 has no host name"),
+        ("http://marathon:99999", "url: http://marathon:99999 is not a valid URL (Port out of range 0-65535)"),
+        ("http://marathon:0", "url: http://marathon:0 has port 0"),
+    ],
+)
+def test_urls_without_a_usable_host_or_port_are_refused(url, message):
+    with pytest.raises(DcosError) as error:
+        MarathonClient(url)
+    assert error.value.msg == message
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"timeout": -1}, "timeout: must be more than 0, got -1"),
+        ({"timeout": 0}, "timeout: must be more than 0, got 0"),
+        ({"timeout": float("inf")}, "timeout: must be a finite number, got inf"),
+        ({"validate_certs": "banana"}, "validate_certs: must be a boolean (true or false), got 'banana'"),
+    ],
+)
+def test_connection_options_are_checked(params, message):
+    with pytest.raises(DcosError) as error:
+        MarathonClient.from_params(dict(params, url="http://m1:8080"))
+    assert error.value.msg == message
+
+
+def test_a_body_with_inf_is_never_sent():
+    script = Script()
+    client = MarathonClient("http://m1:8080", opener=script)
+    with pytest.raises(DcosError, match=r"PUT /v2/apps/g/web: the request holds a number that is not finite"):
+        client.put_app("/g/web", {"cpus": float("inf")})
+    assert script.calls == []
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (URLError(ConnectionRefusedError(111, "Connection refused")), "connection refused"),
+        (URLError(socket.gaierror(-2, "Name or service not known")), "the host name cannot be resolved"),
+        (URLError(TimeoutError("timed out")), "no answer within 10s (the timeout option)"),
+        (socket.timeout("timed out"), "no answer within 10s (the timeout option)"),
+        (URLError("unknown url type: htp"), "unknown url type: htp"),
+        (URLError(ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")), "TLS: "),
+        (http.client.BadStatusLine("\x00\x01garbage"), "the server answered something that is not HTTP ('\\x00\\x01"),
+        (http.client.RemoteDisconnected("Remote end closed"), "the server closed the connection without answering"),
+        (http.client.IncompleteRead(b"abc", 7), "the answer was cut short after 3 bytes"),
+        (ConnectionResetError(104, "Connection reset by peer"), "the connection was reset by the server"),
+        (OSError(113, "No route to host"), "no route to host"),
+    ],
+)
+def test_transport_failures_are_sentences_naming_the_url(error, reason):
+    client = MarathonClient("http://m1:8080", opener=Script(("http://m1:8080", error)))
+    with pytest.raises(MarathonUnreachable) as caught:
+        client.list_apps()
+    message = caught.value.msg
+    assert message.startswith(
+        f"Marathon is unreachable: GET /v2/apps failed on every URL tried: http://m1:8080 ({reason}"
+    )
+    assert "Errno" not in message and "<urlopen" not in message and "(" + type(error).__name__ not in message
+
+
+UNREACHABLE = "Marathon is unreachable: GET /v2/apps failed on every URL tried: "
+
+
+class Garbage:
+    """A TCP server on loopback that answers every connection with ``reply`` and hangs up."""
+
+    def __init__(self, reply):
+        self.reply = reply
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _addr = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                if self.reply:
+                    conn.sendall(self.reply)
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        (b"\x16\x03\x01garbage bytes\r\n\r\n", "the server answered something that is not HTTP ("),
+        (b"", "the server closed the connection without answering"),
+        (b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"apps"', "cut short"),
+        (b"SSH-2.0-OpenSSH_9.2\r\n", "the server answered something that is not HTTP ('SSH-2.0-OpenSSH_9.2')"),
+    ],
+)
+def test_a_server_sending_garbage_through_the_real_transport_is_a_sentence(reply, reason):
+    server = Garbage(reply)
+    try:
+        with pytest.raises(MarathonUnreachable) as caught:
+            MarathonClient(server.url, timeout=5).list_apps()
+    finally:
+        server.close()
+    assert caught.value.msg.startswith(
+        f"Marathon is unreachable: GET /v2/apps failed on every URL tried: {server.url} ("
+    )
+    assert reason in caught.value.msg
