@@ -24,10 +24,14 @@ options:
   healthy_only:
     description:
       - Only tasks whose health checks all pass (apps without health checks count every running task).
+      - A value that is not a boolean (V(banana)) fails.
     type: bool
     default: true
   port_index:
-    description: Which of the app's ports to give (the first is V(0)).
+    description:
+      - Which of the app's ports to give (the first is V(0)).
+      - An index the app does not have (negative, or past its last port) fails; an app without any
+        port gives bare addresses for V(0). A task that has no such port yet is left out.
     type: int
     default: 0
   address:

@@ -48,6 +48,8 @@ options:
       - Read-only fields (C(version), C(versionInfo), C(tasks), C(tasksRunning), C(deployments)...) are ignored,
         so the C(app) of a previous run or of M(pptv.dcos.marathon_app_info) can be passed back.
       - Label and environment values that are numbers or booleans are sent as strings.
+      - Its fields must be fields of Marathon's app schema, and its numbers finite and within Marathon's
+        bounds (ports 0 to 65535); anything else fails naming the field, before anything is sent.
       - Required to create an app; may be omitted to scale, stop or restart an existing app.
     type: dict
   state:
@@ -111,8 +113,8 @@ options:
     default: true
   wait_timeout:
     description:
-      - Seconds to wait for a deployment (and for a lock to be released). On timeout the task fails,
-        naming the deployment and the step it is on.
+      - Seconds to wait for a deployment (and for a lock to be released), more than 0. On timeout the
+        task fails, naming the deployment and the step it is on.
     type: float
     default: 300
 notes:
@@ -245,7 +247,9 @@ deployment_ids:
   type: list
   elements: str
 actions:
-  description: What was done (or would be, in check mode), in order.
+  description:
+    - What was done (or would be, in check mode), in order.
+    - On a failure, only the writes made before it.
   returned: always
   type: list
   elements: str
