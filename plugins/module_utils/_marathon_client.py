@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import re
 import socket
 import ssl
 from urllib.error import HTTPError, URLError
@@ -46,6 +48,8 @@ MARATHON_CONNECTION_SPEC = dict(
 MARATHON_CONNECTION_MUTUALLY_EXCLUSIVE = [("token", "username"), ("token", "password")]
 MARATHON_CONNECTION_REQUIRED_TOGETHER = [("username", "password")]
 
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _RETRY_NEXT_URL_STATUS = (502, 503)
 _REDIRECT_STATUS = (301, 302, 303, 307, 308)
 _MAX_REDIRECTS = 3
@@ -141,6 +145,16 @@ def _check_url(url):
         raise DcosError(f"url: {redact_url(url)} has port 0")
 
 
+def _check_credentials(username, token):
+    """What the transport cannot send: a header value with a newline raises a bare ``ValueError``
+    deep in ``http.client``, and a ``:`` in a basic-auth user name splits it. The values
+    themselves are never shown (a token is a secret; a user name may be pasted with one)."""
+    if token is not None and (not isinstance(token, str) or _CONTROL_OR_SPACE.search(token)):
+        raise DcosError("token: must not contain spaces, newlines or control characters (a file's trailing newline?)")
+    if username is not None and (":" in str(username) or _CONTROL.search(str(username))):
+        raise DcosError("username: must not contain ':' or control characters (HTTP basic authentication)")
+
+
 def split_urls(urls):
     """One list of base URLs from a string (comma-separated) or a list of strings."""
     if urls is None:
@@ -214,6 +228,10 @@ class MarathonClient:
             raise DcosError("token: give either token or username/password, not both")
         if bool(username) != bool(password):
             raise DcosError("username and password must be given together")
+        _check_credentials(username, token)
+        for option, path in (("ca_path", ca_path), ("client_cert", client_cert), ("client_key", client_key)):
+            if path and not os.path.isfile(path):
+                raise DcosError(f"{option}: {path} is not a file")
         self.username = username
         self.password = password
         self.token = token

@@ -23,6 +23,7 @@ from ansible_collections.pptv.dcos.plugins.module_utils._marathon_deploy import 
 )
 
 _MAX_FIELDS_SHOWN = 8
+_INT32 = 2**31 - 1  # Marathon's instances is an int32
 
 # marathon_app's options and their defaults (the argument spec fills them in the module).
 DEFAULT_PARAMS = dict(
@@ -60,10 +61,10 @@ def change_steps(change):
 def check_params(params):
     """The parameter checks the argument spec cannot express; a :class:`DcosError` naming the option."""
     if params.get("instances") is not None:
-        _validate.integer(params["instances"], "instances", minimum=0)
+        _validate.integer(params["instances"], "instances", 0, _INT32)
     for index, item in enumerate(params.get("apps") or []):
         if item.get("instances") is not None:
-            _validate.integer(item["instances"], f"apps[{index}].instances", minimum=0)
+            _validate.integer(item["instances"], f"apps[{index}].instances", 0, _INT32)
     _validate.timeout(params["wait_timeout"], "wait_timeout")
     if params.get("version") is not None and params["state"] not in ("present", "restarted"):
         raise DcosError(f"version: a rollback needs state present or restarted, not {params['state']}")

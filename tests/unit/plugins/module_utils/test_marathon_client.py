@@ -131,15 +131,18 @@ def test_a_redirect_from_https_to_http_is_refused_so_credentials_never_leave_tls
 # -- credentials and TLS ------------------------------------------------------------------------
 
 
-def test_token_is_sent_as_marathon_expects_and_tls_options_reach_the_transport():
+def test_token_is_sent_as_marathon_expects_and_tls_options_reach_the_transport(tmp_path):
+    pem = {name: tmp_path / f"{name}.pem" for name in ("ca", "c", "k")}
+    for path in pem.values():
+        path.write_text("-----BEGIN CERTIFICATE-----\n")
     script = Script(("https://m:8443/", ok({"apps": []})))
     client = MarathonClient(
         "https://m:8443",
         token="tok123",
         validate_certs=False,
-        ca_path="/ca.pem",
-        client_cert="/c.pem",
-        client_key="/k.pem",
+        ca_path=str(pem["ca"]),
+        client_cert=str(pem["c"]),
+        client_key=str(pem["k"]),
         timeout=3,
         opener=script,
     )
@@ -149,11 +152,29 @@ def test_token_is_sent_as_marathon_expects_and_tls_options_reach_the_transport()
     assert call["url_username"] is None
     assert (call["validate_certs"], call["ca_path"], call["client_cert"], call["client_key"], call["timeout"]) == (
         False,
-        "/ca.pem",
-        "/c.pem",
-        "/k.pem",
+        str(pem["ca"]),
+        str(pem["c"]),
+        str(pem["k"]),
         3,
     )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"token": "s3cr3t\n"}, "token: must not contain spaces, newlines or control characters"),
+        ({"token": "s3cr3t 123"}, "token: must not contain spaces"),
+        ({"username": "ops:admin", "password": "pw"}, "username: must not contain ':' or control characters"),
+        ({"username": "ops\r\nX-Evil: 1", "password": "pw"}, "username: must not contain ':' or control"),
+        ({"ca_path": "/nonexistent/ca.pem"}, "ca_path: /nonexistent/ca.pem is not a file"),
+        ({"client_cert": "/nonexistent/c.pem"}, "client_cert: /nonexistent/c.pem is not a file"),
+    ],
+)
+def test_credentials_the_transport_cannot_send_are_refused_without_showing_them(options, message):
+    with pytest.raises(DcosError) as error:
+        MarathonClient("https://m:8443", **options)
+    assert message in error.value.msg
+    assert "s3cr3t" not in error.value.msg and "Evil" not in error.value.msg
 
 
 def test_token_and_basic_auth_together_are_refused():
