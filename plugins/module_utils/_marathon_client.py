@@ -662,7 +662,7 @@ def transport_reason(error, timeout=None):
     """A transport failure in words, for "Marathon is unreachable: ... (<reason>)".
 
     Python's own texts are reprs (``BadStatusLine("'garbage'")``, ``IncompleteRead(5 bytes read,
-    10 more expected)``, ``<urlopen error [Errno 111] ...>``); operators get a sentence.
+    10 more expected)``, a URLError wrapping ``[Errno 111] ...``); operators get a sentence.
     """
     reason = getattr(error, "reason", None) if isinstance(error, URLError) else None
     if isinstance(reason, BaseException):
