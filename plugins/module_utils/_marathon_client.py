@@ -7,11 +7,16 @@ and the service-discovery daemon, so nothing here depends on ``AnsibleModule``: 
 a :class:`DcosError` whose message names the URL, the request and Marathon's own message and
 field paths, and never a secret.
 
-* Several URLs are tried in order; a connection failure, a 502/503 (a standby with no leader) or
-  a timeout moves to the next one, and the URL that answered is tried first next time.
+* Several URLs are tried in order; a connection failure, a 502/503 (a standby with no leader),
+  a timeout or an answer that is not HTTP moves to the next one (the reason in words, see
+  :func:`transport_reason`), and the URL that answered is tried first next time.
 * Redirects (a standby sends 302 to the leader) are followed with the same method, body and
   credentials, and the leader becomes the preferred URL.
-* Credentials: HTTP basic auth, or a DC/OS token sent as ``Authorization: token=<token>``.
+* Credentials: HTTP basic auth, or a DC/OS token sent as ``Authorization: token=<token>``; never
+  inside a URL (refused: a URL is not ``no_log``).
+* Every answer is checked for the shape the collection reads (:func:`app_shape_problem`), so a
+  proxy's page or a JSON of another shape is one sentence naming the URL, not a traceback later.
+* The deployment waiter and the 409 lock retry are in ``_marathon_deploy.py``.
 """
 
 from __future__ import annotations
