@@ -521,7 +521,10 @@ def test_info_lookup_and_module_defaults(lab, proxy, direct, group):
         "timeout=-1": "timeout: must be more than 0, got -1",
     }
     for option in hostile:
-        lookup = f"query('pptv.dcos.marathon_endpoints', '{app_id}', url='{lab.url}', {option})"
+        lookup = (
+            f"query('pptv.dcos.marathon_endpoints', '{app_id}', url='{lab.url}', "
+            f"username='{USER}', password='{PASSWORD}', {option})"
+        )
         tasks.append({"name": option, "ansible.builtin.debug": {"msg": "{{ " + lookup + " }}"}, "ignore_errors": True})
     play = [{"hosts": "localhost", "gather_facts": False, "module_defaults": defaults, "tasks": tasks}]
     deployed, info, endpoints, *refused = run_play_with_defaults(play)
