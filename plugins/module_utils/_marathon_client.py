@@ -524,9 +524,9 @@ class MarathonClient:
         apps = self._field(response, "GET", "apps", list)
         return [self._app(response, "GET", app, f"apps[{index}]") for index, app in enumerate(apps)]
 
-    def put_app(self, app_id, definition, force=False, partial_update=True):
+    def put_app(self, app_id, definition, force=False):
         """``PUT /v2/apps/{id}`` (creates or updates). Returns ``(deployment_id, version)``."""
-        query = {"force": "true" if force else None, "partialUpdate": None if partial_update else "false"}
+        query = {"force": "true" if force else None}
         response = self.request("PUT", f"/v2/apps/{app_path(app_id)}", body=definition, query=query)
         return response.deployment_id, _text(response.data, "version")
 
