@@ -36,7 +36,7 @@ options:
   pool:
     description:
       - Name of the pool, letters, digits, C(_), C(.) and C(-), starting with a letter or a digit.
-        The whole value must match (V("oak\n") is refused, not read as V(oak)).
+        The whole value must match (a trailing newline is refused, not read as V(oak)).
     type: str
     required: true
   state:
