@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The global IP pool: one fixed address per Marathon app ID, shared by every controller.
 
-Three layers, none of which imports Ansible:
+Three layers, none of which uses Ansible's module flow (only the store options spec names Ansible's
+``env_fallback``):
 
 * :class:`PoolSpec` and the functions beside it are the pure rules: what a pool is (segments,
   gateway, reserved addresses and ranges, an optional allocation range), which address a new app
