@@ -1025,7 +1025,9 @@ class VolumeManager:
                 raise DcosError(f"{what} of volume {self.spec.name} {status}; see gluster {' '.join(status_args)}")
             if self.clock() >= deadline:
                 pending = " (the commit is pending: run the task again to finish it)" if what == "remove-brick" else ""
-                raise DcosError(f"{what} of volume {self.spec.name} still {status} after {self.spec.timeout:g}s{pending}")
+                raise DcosError(
+                    f"{what} of volume {self.spec.name} still {status} after {self.spec.timeout:g}s{pending}"
+                )
             self.sleep(1)
 
     # -- result ---------------------------------------------------------------------------------

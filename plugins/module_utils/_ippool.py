@@ -406,18 +406,28 @@ def decide_allocations(spec, allocations, requests, spread=0):
 # -- the stores ------------------------------------------------------------------------------------
 
 
+# The canonical text of an IPv4 address, as the stores write it: checked without parsing, since
+# every read checks every allocation of the pool (a file of thousands of them is read per call).
+_CANONICAL_IPV4 = re.compile(
+    r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+)
+
+
 def check_allocation(record, where):
     """An allocation record as a store keeps it (``ip``, epoch seconds ``allocated_at`` and
     ``missing_since``), or a DcosError that starts with ``where`` (the file or the znode)."""
     if not isinstance(record, dict):
         raise DcosError(f"{where}: is not a mapping with an ip")
-    _validate.ip_address(record.get("ip"), f"{where}: ip")
+    ip = record.get("ip")
+    if not isinstance(ip, str) or _CANONICAL_IPV4.fullmatch(ip) is None:
+        _validate.ip_address(ip, f"{where}: ip")
     for key in ("allocated_at", "missing_since"):
         value = record.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise DcosError(f"{where}: {key}: must be a number of seconds, got {value!r}")
-        if value is not None:
-            _validate.number(value, f"{where}: {key}")
+        _validate.number(value, f"{where}: {key}")
     return record
 
 
