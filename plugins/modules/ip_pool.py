@@ -297,6 +297,7 @@ from ansible_collections.pptv.dcos.plugins.module_utils._marathon_client import 
     MARATHON_CONNECTION_REQUIRED_TOGETHER,
     MARATHON_CONNECTION_SPEC,
     MarathonClient,
+    credential_urls,
 )
 
 
@@ -328,6 +329,9 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    # The Marathon URL (from the task or MARATHON_URL) may carry credentials: mask them in every
+    # result, whatever the state; `synced` then refuses such a URL.
+    module.no_log_values.update(credential_urls(params.get("url")))
     if not HAS_NETADDR:
         module.fail_json(msg=missing_required_lib("netaddr"), exception=NETADDR_IMPORT_ERROR)
     if params["backend"] == "zookeeper" and not HAS_KAZOO:
@@ -339,7 +343,7 @@ def main():
         store = open_store(params)
         manager = IpPoolManager(store, params, record)
         if state == "synced":
-            result = synced(manager, MarathonClient.from_params(params), params["grace_period"], time.time())
+            result = synced(manager, MarathonClient.from_module(module), params["grace_period"], time.time())
         else:
             result = manager.run(state)
     except DcosError as e:

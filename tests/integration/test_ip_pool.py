@@ -636,3 +636,19 @@ def test_synced_records_used_addresses_releases_gone_apps_and_reports_conflicts(
     assert "/sync/gone" not in backend.allocations(pool)
     assert not quiet.changed
     assert backend.consistent(pool)
+
+
+def test_credentials_in_the_marathon_url_never_show_in_the_result(backend):
+    """The URL (option or MARATHON_URL) is only used by `synced`, but is part of every invocation."""
+    secret_url = "http://admin:s3cret-pw@127.0.0.1:9"
+    results = steps(
+        step(backend, state="present", url=[secret_url], **SMALL),
+        step(backend, state="synced", url=[secret_url]),
+    )
+    present, synced = results
+    assert not present.failed, present
+    assert synced.failed and "username and password" in synced["msg"], synced
+    assert "s3cret-pw" not in present["stdout"]
+    from_env = run_task("ip_pool", pool_args(backend, state="present", **SMALL), env={"MARATHON_URL": secret_url})
+    assert not from_env.failed, from_env
+    assert "s3cret-pw" not in from_env["stdout"]
