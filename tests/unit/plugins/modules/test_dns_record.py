@@ -12,7 +12,17 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.pptv.dcos.plugins.modules import dns_record
 
 SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I="  # the fake server's key (conftest.py)
-RESULT_KEYS = {"changed", "actions", "zone", "zones", "record_sets", "updates_sent", "queries_sent", "transfers_sent", "reads"}
+RESULT_KEYS = {
+    "changed",
+    "actions",
+    "zone",
+    "zones",
+    "record_sets",
+    "updates_sent",
+    "queries_sent",
+    "transfers_sent",
+    "reads",
+}
 
 
 @pytest.fixture
