@@ -521,7 +521,7 @@ def _parse_value(where, value, rdtype, origin):
     if comment >= 0:
         raise DcosError(
             f"{where}: {value!r} is refused: the text after ';' would be read as a comment and dropped "
-            f"(a {type_text} value holds no ';'"
+            f"(a value of type {type_text} holds no ';'"
             + ("; in a quoted TXT value put it inside the quotes)" if rdtype == dns.rdatatype.TXT else ")")
         )
     simple = _ADDRESS_TYPES.get(rdtype)
