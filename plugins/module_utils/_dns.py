@@ -134,8 +134,10 @@ def make_key(name, secret, algorithm="hmac-sha256"):
     if not name:
         raise DcosError("key_name: required when a key secret is given")
     _validate.printable(name, "key_name")
-    if algorithm not in KEY_ALGORITHMS:
+    known = {known.lower(): known for known in KEY_ALGORITHMS}
+    if not isinstance(algorithm, str) or algorithm.lower() not in known:
         raise DcosError(f"key_algorithm: {algorithm!r} is not one of {', '.join(KEY_ALGORITHMS)}")
+    algorithm = known[algorithm.lower()]  # BIND's names are case-insensitive (key files may say HMAC-SHA256)
     if not isinstance(secret, str) or not secret:
         raise DcosError("key_secret: must be a non-empty base64 string (the secret of a BIND key statement)")
     try:
@@ -556,15 +558,15 @@ class Wanted:
 
     __slots__ = ("entry", "exclusive", "name", "rdatas", "rdtype", "state", "ttl", "zone")
 
-    def __init__(self, entry, zone, name, rdtype, rdatas):
+    def __init__(self, entry, zone, name, rdtype, rdatas, ttl=None, exclusive=None):
         self.entry = entry
         self.zone = zone
         self.name = name
         self.rdtype = rdtype
         self.rdatas = rdatas
-        self.ttl = entry.ttl
+        self.ttl = entry.ttl if ttl is None else ttl
         self.state = entry.state
-        self.exclusive = entry.exclusive
+        self.exclusive = entry.exclusive if exclusive is None else exclusive
 
     @property
     def key(self):
@@ -784,16 +786,16 @@ class Result:
 
 
 def _check_entry(entry):
-    """The entry's fields that need no server: type, state, ttl, exclusive and value presence."""
+    """The entry's fields that need no server (type, state, value presence): ``(ttl, exclusive)``."""
     if entry.type not in TYPES:
         raise DcosError(f"{entry.where('type')}: {entry.type!r} is not one of {', '.join(TYPES)}")
     if entry.state not in ("present", "absent"):
         raise DcosError(f"{entry.where('state')}: {entry.state!r} is not present or absent")
-    if entry.ttl is not None:
-        entry.ttl = _validate.integer(entry.ttl, entry.where("ttl"), 0, MAX_TTL)
-    entry.exclusive = _validate.boolean(entry.exclusive, entry.where("exclusive"))
+    ttl = None if entry.ttl is None else _validate.integer(entry.ttl, entry.where("ttl"), 0, MAX_TTL)
+    exclusive = _validate.boolean(entry.exclusive, entry.where("exclusive"))
     if entry.state == "present" and not entry.value:
         raise DcosError(f"{entry.where('value')}: at least one value is required with state=present")
+    return ttl, exclusive
 
 
 def normalise(client, entries, zone=None):
@@ -803,7 +805,7 @@ def normalise(client, entries, zone=None):
     cache = {}
     wanted = []
     for entry in entries:
-        _check_entry(entry)
+        ttl, exclusive = _check_entry(entry)
         name = parse_name(entry.record, zone_name, entry.where("record"))
         if zone_name is not None:
             if not name.is_subdomain(zone_name):
@@ -817,7 +819,7 @@ def normalise(client, entries, zone=None):
             raise DcosError(f"{entry.where('value')}: a CNAME record set holds exactly one value")
         if rdtype == dns.rdatatype.CNAME and name == entry_zone and entry.state == "present":
             raise DcosError(f"{entry.where('record')}: a zone apex cannot hold a CNAME")
-        wanted.append(Wanted(entry, entry_zone, name, rdtype, rdatas))
+        wanted.append(Wanted(entry, entry_zone, name, rdtype, rdatas, ttl, exclusive))
     return wanted
 
 

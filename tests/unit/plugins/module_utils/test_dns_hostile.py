@@ -239,3 +239,20 @@ def test_bad_keys_name_the_option_and_never_echo_the_secret(name, secret, algori
     assert caught.value.msg.startswith(msg), caught.value.msg
     if isinstance(secret, str) and secret:
         assert secret.strip() not in caught.value.msg
+
+
+def test_checking_an_entry_leaves_the_callers_entry_as_it_was(server):
+    entry = E("web", "A", ["10.0.0.1"], ttl="60", exclusive="yes")
+    converge([entry])
+    assert (entry.ttl, entry.exclusive) == ("60", "yes")
+
+
+def test_key_algorithm_names_are_case_insensitive_as_in_bind(server, tmp_path):
+    key_file = tmp_path / "ddns.key"
+    key_file.write_text(f'key "ddns-key" {{\n\talgorithm HMAC-SHA256;\n\tsecret "{SECRET}";\n}};\n')
+    name, algorithm, secret = _dns.read_key_file(str(key_file))
+    key = _dns.make_key(name, secret, algorithm)
+    assert key.algorithm.to_text() == "hmac-sha256."
+    assert not _dns.converge(
+        _dns.Client(["127.0.0.1"], key=key), [E("web", "A", ["10.0.0.1"])], zone="example.com"
+    ).changed
