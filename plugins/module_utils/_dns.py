@@ -513,8 +513,8 @@ def _parse_value(where, value, rdtype, origin):
     control = _control_character(value)
     if control is not None:
         raise DcosError(
-            f"{where}: {value!r} is refused: it contains {control}, which would end the {type_text} value "
-            "there (write one value per list item; in a quoted TXT value write the byte as \\DDD)"
+            f"{where}: {value!r} is refused: it contains {control} (a value is one line, one value per "
+            "list item; in a quoted TXT value write such a byte as \\DDD)"
         )
     text = value.strip()
     if rdtype == dns.rdatatype.TXT and not text.startswith('"'):
