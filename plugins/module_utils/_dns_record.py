@@ -85,10 +85,10 @@ def entries_from_params(params):
 class DnsRecordManager:
     """Converges the record sets of one task; ``record`` holds what was planned and written."""
 
-    def __init__(self, params, check_mode=False, diff_mode=False):
+    def __init__(self, params, record=None):
         self.params = params
-        self.check_mode = check_mode
-        self.record = ChangeRecord(check_mode=check_mode, diff_mode=diff_mode)
+        self.record = record if record is not None else ChangeRecord()
+        self.check_mode = self.record.check_mode
         self.client = None
         self.reads = {}
         self.notes = []

@@ -20,13 +20,12 @@ from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 class NginxUpstreamManager:
     """Compares the upstream files of the task with the directory, then applies them unless in check mode."""
 
-    def __init__(self, params, runner, check_mode=False, diff_mode=False):
+    def __init__(self, params, runner, record=None):
         self.params = params
         self.runner = runner
-        self.check_mode = check_mode
-        self.diff_mode = diff_mode
-        self.record = ChangeRecord(check_mode=check_mode, diff_mode=diff_mode)
-        self.warnings = []
+        self.record = record if record is not None else ChangeRecord()
+        self.check_mode = self.record.check_mode
+        self.diff_mode = self.record.diff_mode
 
     def wanted(self):
         """The :class:`_nginx.Upstream` list: the batch ``upstreams``, or the one upstream of the task."""
@@ -41,7 +40,6 @@ class NginxUpstreamManager:
 
     def _note(self, changes):
         """Every difference and step, before anything is written."""
-        self.changes = changes
         for change in changes:
             if self.record.difference(change.path, change.before, change.after):
                 self.record.step(f"{change.action} {change.path}")
@@ -64,7 +62,6 @@ class NginxUpstreamManager:
         reload = params.get("reload", False)
         if reload and not validate:
             raise DcosError("reload: reload=true needs validate=true (Nginx is never reloaded unchecked)")
-        self.changes = []
         outcome = _nginx.converge(
             params["path"],
             upstreams,
@@ -80,7 +77,6 @@ class NginxUpstreamManager:
         )
         if outcome.reloaded:
             self.record.done("reload nginx")
-        self.warnings = list(outcome.warnings)
         return self.report(outcome)
 
     def report(self, outcome):

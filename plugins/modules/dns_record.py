@@ -320,6 +320,7 @@ dns_rc_str:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.pptv.dcos.plugins.module_utils import _dns
+from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangeRecord
 from ansible_collections.pptv.dcos.plugins.module_utils._dns_record import DnsRecordManager
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError, fail_from
 
@@ -367,11 +368,12 @@ def main():
     )
     if not _dns.HAS_DNS:
         module.fail_json(msg=missing_required_lib("dnspython"), exception=_dns.DNS_IMPORT_ERROR)
-    manager = DnsRecordManager(module.params, check_mode=module.check_mode, diff_mode=module._diff)
+    record = ChangeRecord(check_mode=module.check_mode, diff_mode=module._diff)
+    manager = DnsRecordManager(module.params, record)  # only keeps its arguments: cannot fail
     try:
         result = manager.run()
     except DcosError as e:
-        fail_from(module, e, manager.record, **manager.counters())
+        fail_from(module, e, record, **manager.counters())
     for note in manager.notes:
         module.warn(note)
     module.exit_json(**result)

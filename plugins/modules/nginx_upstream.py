@@ -357,6 +357,7 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangeRecord
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError, fail_from
 from ansible_collections.pptv.dcos.plugins.module_utils._nginx_upstream import NginxUpstreamManager
 
@@ -427,12 +428,13 @@ def main():
         # not end the module from inside run_command.
         return module.run_command(argv, handle_exceptions=False)
 
-    manager = NginxUpstreamManager(module.params, runner, check_mode=module.check_mode, diff_mode=module._diff)
+    record = ChangeRecord(check_mode=module.check_mode, diff_mode=module._diff)
     try:
+        manager = NginxUpstreamManager(module.params, runner, record)
         result = manager.run()
     except DcosError as e:
-        fail_from(module, e, manager.record)
-    for warning in manager.warnings:
+        fail_from(module, e, record)
+    for warning in result["nginx_warnings"]:
         module.warn(f"nginx -t: {warning}")
     module.exit_json(**result)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangeRecord
 from ansible_collections.pptv.dcos.plugins.module_utils._dns_record import DnsRecordManager
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 
@@ -41,7 +42,7 @@ def test_result_without_diff_mode_has_no_diff(server):
 
 
 def test_diff_mode_adds_the_diff(server):
-    result = DnsRecordManager(params(record="web", value=["10.0.0.2"]), diff_mode=True).run()
+    result = DnsRecordManager(params(record="web", value=["10.0.0.2"]), ChangeRecord(diff_mode=True)).run()
     assert result["diff"]["after"] == {"web.example.com. A": {"ttl": 300, "values": ["10.0.0.2"]}}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangeRecord
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 from ansible_collections.pptv.dcos.plugins.module_utils._nginx_upstream import NginxUpstreamManager
 
@@ -76,7 +77,7 @@ def test_a_refused_configuration_counts_nothing(env):
 
 
 def test_check_mode_notes_the_steps_and_writes_nothing(env):
-    m = NginxUpstreamManager(env["params"], env["runner"], check_mode=True, diff_mode=True)
+    m = NginxUpstreamManager(env["params"], env["runner"], ChangeRecord(check_mode=True, diff_mode=True))
     result = m.run()
     assert result["changed"] is True
     assert result["actions"][-1] == "reload nginx"
