@@ -357,6 +357,7 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.pptv.dcos.plugins.module_utils import _nginx
 from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangeRecord
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError, fail_from
 from ansible_collections.pptv.dcos.plugins.module_utils._nginx_upstream import NginxUpstreamManager
@@ -375,8 +376,8 @@ VHOST_SPEC = {
     "listen": {"type": "str", "default": "80"},
     "location": {"type": "str", "default": "/"},
 }
-BALANCE = ["round_robin", "least_conn", "ip_hash", "hash"]
-STATES = ["present", "absent"]
+BALANCE = list(_nginx.BALANCE_METHODS)
+STATES = list(_nginx.STATES)
 
 
 def upstream_spec(batch):
