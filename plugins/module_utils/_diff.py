@@ -72,4 +72,3 @@ class ChangeRecord:
     def failure(self):
         """The ``changed``/``actions`` of a failed run: only what was written before it failed."""
         return {"changed": bool(self.applied), "actions": list(self.applied)}
-
