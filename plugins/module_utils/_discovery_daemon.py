@@ -440,6 +440,7 @@ class Daemon:
         self.writer = config["zookeeper"] is None
         self.threads = []
         self.http = None
+        self.zk = None
         self.counters = {
             "syncs": 0,
             "sync_failures": 0,
@@ -961,6 +962,7 @@ class Daemon:
             client = None
             try:
                 client = KazooClient(hosts=zk_conf["hosts"], timeout=zk_conf["session_timeout"])
+                self.zk = client
 
                 def listener(state, session=session):
                     if state in (KazooState.SUSPENDED, KazooState.LOST):
@@ -1023,6 +1025,11 @@ class Daemon:
         if self.http is not None:
             self.http.shutdown()
             self.http.server_close()
+        if self.zk is not None:
+            # Ends the session now, so the standby takes the DNS writer lock at once.
+            with contextlib.suppress(Exception):
+                self.zk.stop()
+                self.zk.close()
 
 
 def main(argv=None):
