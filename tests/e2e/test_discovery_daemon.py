@@ -29,6 +29,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -68,8 +69,11 @@ def wait_for(predicate, what, timeout=60.0, interval=0.2):
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):
+        try:
             last = predicate()
+        except Exception as exc:  # noqa: BLE001 (shown if the wait times out)
+            last = exc
+        else:
             if last:
                 return last
         time.sleep(interval)
@@ -201,7 +205,9 @@ def _create_network():
     docker("network", "rm", NETWORK)
     for subnet in SUBNETS:
         gateway = subnet.replace("0/24", "1")
-        made = docker("network", "create", "--subnet", subnet, "--gateway", gateway, NETWORK)
+        # Dynamic addresses from the upper half only: the fixed IPs (.53, .60) stay free.
+        ip_range = subnet.replace("0/24", "128/25")
+        made = docker("network", "create", "--subnet", subnet, "--ip-range", ip_range, "--gateway", gateway, NETWORK)
         if made.returncode == 0:
             return subnet.rsplit(".", 1)[0]
     raise RuntimeError(f"cannot create the Docker network {NETWORK}: {made.stderr}")
@@ -244,9 +250,14 @@ def _daemon_config(w, root, nginx, reload=True):
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world():
     clean_stale_bind()
-    root = tmp_path_factory.mktemp("pptvsd")
+    for stale in Path(tempfile.gettempdir()).glob(PREFIX + "e2e-*"):
+        owner = stale.name.rsplit("-", 1)[-1]
+        if not (owner.isdigit() and pid_alive(int(owner))):
+            shutil.rmtree(stale, ignore_errors=True)
+    # Our own directory (kept after a failed run for its logs; removed by the next run).
+    root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}e2e-", suffix=f"-{os.getpid()}"))
     w = World()
     w.root = root
     w.key_secret = base64.b64encode(os.urandom(32)).decode()
@@ -322,9 +333,10 @@ def running(w, app_id, count):
 
 
 def service(w, app_id, env, name, port, protocol="http", instances=1, ip=None, **labels):
-    parameters = []
+    # On our network (never the host's: the gateway listens on the same port on loopback).
+    parameters = [{"key": "net", "value": NETWORK}]
     if ip:
-        parameters = [{"key": "net", "value": NETWORK}, {"key": "ip", "value": ip}]
+        parameters.append({"key": "ip", "value": ip})
     body = {
         "cmd": SERVE.format(port=port),
         "container": {"type": "DOCKER", "docker": {"image": APP_IMAGE, "parameters": parameters}},
@@ -338,7 +350,7 @@ def service(w, app_id, env, name, port, protocol="http", instances=1, ip=None, *
             "pptv.dcos/port": str(port),
             "pptv.dcos/protocol": protocol,
             **({"pptv.dcos/ip": ip} if ip else {}),
-            **labels,
+            **{"pptv.dcos/" + key.replace("_", "-"): value for key, value in labels.items()},
         },
     }
     put(w, app_id, body)
