@@ -155,7 +155,7 @@ class EventWatcher(threading.Thread):
         ) as response:
             self.ready.set()
             event = None
-            for raw in response.iter_lines():
+            for raw in response.iter_lines(chunk_size=1):
                 line = raw.decode(errors="replace")
                 if line.startswith("event:"):
                     event = line[6:].strip()
@@ -407,6 +407,11 @@ def main():
     parser.add_argument("--tasks-per-app", type=int, default=3)
     parser.add_argument("--skip-lab", action="store_true", help="only the in-process figures (2 and 3)")
     args = parser.parse_args()
+
+    def terminate(_signum, _frame):
+        raise SystemExit(143)  # run every cleanup (lab, BIND, Nginx, network) on SIGTERM
+
+    signal.signal(signal.SIGTERM, terminate)
     root = Path(tempfile.mkdtemp(prefix="pptvsd-bench-"))
     try:
         resync = bench_resync(root, args.resync_apps, args.tasks_per_app)
