@@ -34,7 +34,7 @@ import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from ansible_collections.pptv.dcos.plugins.module_utils import _contract, _discovery, _dns, _nginx
+from ansible_collections.pptv.dcos.plugins.module_utils import _contract, _discovery, _dns, _nginx, _validate
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 from ansible_collections.pptv.dcos.plugins.module_utils._marathon_client import MarathonClient
 
@@ -143,15 +143,21 @@ def _boolean(key, value, default):
     return value
 
 
+def _shared(validator, value, key, **kwargs):
+    """A validator of ``_validate`` (shared by the collection), its error as a ConfigError."""
+    try:
+        return validator(value, key, **kwargs)
+    except ConfigError:
+        raise
+    except DcosError as exc:
+        raise ConfigError(str(exc), option=key) from None
+
+
 def _ip(key, value, required=True):
     value = _string(key, value, required=required)
     if value is None:
         return None
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        _fail(key, f"{value!r} is not an IP address")
-    return None
+    return _shared(_validate.ip_address, value, key)
 
 
 def _listen(key, value):
@@ -243,8 +249,10 @@ def _zookeeper_config(raw):
     if raw is None:
         return None
     z = _mapping("zookeeper", raw, ("hosts", "path", "session_timeout"), required=("hosts",))
+    hosts = ",".join(_string_list("zookeeper.hosts", z["hosts"]))
+    _shared(_validate.host_port_list, hosts, "zookeeper.hosts", default_port=2181)
     zk = {
-        "hosts": ",".join(_string_list("zookeeper.hosts", z["hosts"])),
+        "hosts": hosts,
         "path": _string("zookeeper.path", z.get("path")) or "/pptv-dcos/discovery/dns-writer",
         "session_timeout": _number("zookeeper.session_timeout", z.get("session_timeout"), 10.0, 1, 600),
     }
