@@ -53,7 +53,7 @@ from ansible_collections.pptv.dcos.plugins.module_utils import _contract, _disco
 from ansible_collections.pptv.dcos.plugins.module_utils import _discovery_daemon as daemon_mod  # noqa: E402
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-NETWORK = "pptvsd-bench-net"
+NETWORK = f"pptvsd-bench-net-{os.getpid()}"
 GATEWAY = "127.0.58.1"
 PORT = 18081
 ZONE = "example.com"
@@ -216,9 +216,11 @@ def poll(predicate, timeout=60.0, interval=0.005):
 
 
 def bench_lab(root, count):
-    docker("network", "rm", NETWORK)
-    made = docker("network", "create", "--subnet", "10.239.90.0/24", NETWORK)
-    if made.returncode:
+    for subnet in ("10.239.91.0/24", "10.239.92.0/24", "10.239.93.0/24", "10.239.94.0/24"):
+        made = docker("network", "create", "--subnet", subnet, NETWORK)
+        if made.returncode == 0:
+            break
+    else:
         raise SystemExit(f"cannot create {NETWORK}: {made.stderr}")
     secret = base64.b64encode(os.urandom(32)).decode()
     bind = Bind(zones=(ZONE,), key_name=KEY_NAME)
@@ -352,10 +354,12 @@ def bench_burst(root, changes):
     recording = Recording(apps)
     try:
         daemon = daemon_mod.Daemon(config(root / "burst", nginx, "http://marathon.invalid:8080"), opener=recording)
-        daemon.sync(full=True)
-        time.sleep(0.5)  # let the master log the first reload before counting
-        before = nginx.reloads()
-        daemon.start(stream=False, http=False)
+        daemon.start(stream=False, http=False)  # its first (full) sync writes the 50 upstreams
+        deadline = time.monotonic() + 60
+        while (daemon.counters["syncs"] < 1 or daemon.dirty) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.5)  # past the minimum interval, and the master has logged the first reload
+        before, syncs_before = nginx.reloads(), daemon.counters["syncs"]
         started = time.monotonic()
         for n in range(changes):
             with recording.lock:
@@ -383,7 +387,7 @@ def bench_burst(root, changes):
         settled = time.monotonic() - started
         daemon.stop()
         time.sleep(0.5)  # the master logs the SIGHUP of the last reload asynchronously
-        return nginx.reloads() - before, daemon.counters["syncs"] - 1, burst, settled
+        return nginx.reloads() - before, daemon.counters["syncs"] - syncs_before, burst, settled
     finally:
         nginx.stop()
 

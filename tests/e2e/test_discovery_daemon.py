@@ -263,10 +263,11 @@ def world():
     w.key_secret = base64.b64encode(os.urandom(32)).decode()
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
-        w.lab = stack.enter_context(lab_instance(PREFIX))
-        w.api = requests.Session()
+        # The network first, so that it is removed last (after the lab removed its containers).
         net = _create_network()
         stack.callback(docker, "network", "rm", NETWORK)
+        w.lab = stack.enter_context(lab_instance(PREFIX))
+        w.api = requests.Session()
         w.int_dns_ip = f"{net}.53"
         w.db_ip = f"{net}.60"
         w.zk = start_zookeeper(root / "zk", tag=PREFIX)
