@@ -104,7 +104,7 @@ http {{
             subprocess.run([NGINX, "-c", str(self.conf)], check=True, capture_output=True)
 
     def reloads(self):
-        return self.error_log.read_text(errors="replace").count("reconfiguring") if self.error_log.exists() else 0
+        return self.error_log.read_text(errors="replace").count("(SIGHUP) received") if self.error_log.exists() else 0
 
     def stop(self):
         try:
@@ -359,7 +359,11 @@ def bench_burst(root, changes):
         while (daemon.counters["syncs"] < 1 or daemon.dirty) and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(1.5)  # past the minimum interval, and the master has logged the first reload
-        before, syncs_before = nginx.reloads(), daemon.counters["syncs"]
+        before, syncs_before, counted_before = (
+            nginx.reloads(),
+            daemon.counters["syncs"],
+            daemon.counters["nginx_reloads"],
+        )
         started = time.monotonic()
         for n in range(changes):
             with recording.lock:
@@ -387,7 +391,8 @@ def bench_burst(root, changes):
         settled = time.monotonic() - started
         daemon.stop()
         time.sleep(0.5)  # the master logs the SIGHUP of the last reload asynchronously
-        return nginx.reloads() - before, daemon.counters["syncs"] - syncs_before, burst, settled
+        counted = daemon.counters["nginx_reloads"] - counted_before
+        return nginx.reloads() - before, counted, daemon.counters["syncs"] - syncs_before, burst, settled
     finally:
         nginx.stop()
 
@@ -451,7 +456,7 @@ def main():
     root = Path(tempfile.mkdtemp(prefix="pptvsd-bench-"))
     try:
         resync = bench_resync(root, args.resync_apps, args.tasks_per_app)
-        reloads, syncs, burst, settled = bench_burst(root, args.burst)
+        reloads, counted, syncs, burst, settled = bench_burst(root, args.burst)
         lab = bench_lab(root, args.apps) if not args.skip_lab else None
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -470,7 +475,10 @@ def main():
                 f"{label + ', ' + str(args.apps) + ' apps: p50 / p99 (s)':70} "
                 f"{percentile(values, 0.5):>8.3f} / {percentile(values, 0.99):.3f}  (n={len(values)})"
             )
-    print(f"{'Nginx reloads for a burst of ' + str(args.burst) + ' changes':70} {reloads:>16}")
+    print(
+        f"{'Nginx reloads for a burst of ' + str(args.burst) + ' changes (Nginx log / daemon)':70} "
+        f"{reloads:>11} / {counted}"
+    )
     print(f"{'  syncs run / burst length / until served (s)':70} {syncs:>8} / {burst:.2f} / {settled:.2f}")
     label = f"full resync, {resync['apps']} apps / {resync['tasks']} tasks"
     print(f"{label + ': compute only (s)':70} {resync['compute']:>24.3f}")

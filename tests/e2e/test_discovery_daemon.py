@@ -13,7 +13,7 @@
 
 Every claim is observed independently of the daemon: ``dig``-style queries with dnspython to each
 DNS server, HTTP requests through the gateway, the files in ``conf.d``, Nginx's own error log
-(one "reconfiguring" line per reload) and BIND's statistics (UPDATE messages received).
+(one "SIGHUP received" line per reload) and BIND's statistics (UPDATE messages received).
 
 The tests run in order and build on each other (one environment for the module, to keep the
 wall time small).
@@ -133,7 +133,7 @@ http {{
     def reloads(self):
         if not self.error_log.exists():
             return 0
-        return self.error_log.read_text(errors="replace").count("reconfiguring")
+        return self.error_log.read_text(errors="replace").count("(SIGHUP) received")
 
     def test_config(self):
         return subprocess.run([NGINX, "-t", "-c", str(self.conf)], capture_output=True, text=True, check=False)
