@@ -1054,11 +1054,11 @@ def main(argv=None):
         config = load_config(args.config)
         if args.check_config:
             make_tsig_key(config["dns"])
-            print("config OK")
+            sys.stdout.write("config OK\n")
             return 0
         daemon = Daemon(config)
     except DcosError as exc:
-        print(f"pptv-dcos-discovery: {exc}", file=sys.stderr)
+        sys.stderr.write(f"pptv-dcos-discovery: {exc}\n")
         return 2
     if args.once:
         return 0 if daemon.sync(full=True) else 1
@@ -1072,7 +1072,7 @@ def main(argv=None):
     try:
         daemon.start()
     except DcosError as exc:
-        print(f"pptv-dcos-discovery: {exc}", file=sys.stderr)
+        sys.stderr.write(f"pptv-dcos-discovery: {exc}\n")
         return 2
     while not done.wait(1.0):
         pass
@@ -1082,4 +1082,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

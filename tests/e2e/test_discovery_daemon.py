@@ -427,7 +427,7 @@ def test_scale_up_and_down(world):
     ips = sorted(t["ipAddresses"][0]["ipAddress"] for t in tasks(w, "/int/web"))
     assert upstream_servers(w, name) == sorted(f"server {ip}:{HTTP_PORT};" for ip in ips)
     seen = wait_for(
-        lambda: len({through_gateway(INT_GATEWAY, "web.example.com") for _ in range(12)}) == 3,
+        lambda: len({through_gateway(INT_GATEWAY, "web.example.com") for _attempt in range(12)}) == 3,
         "requests to reach all three tasks",
     )
     assert seen

@@ -78,10 +78,11 @@ class FakeMarathon:
         assert url.startswith(MARATHON + "/v2/apps?embed=apps.tasks"), url
         if self.gate is not None:
             self.gate.wait(10)
-        if isinstance(self.failure, Exception):
-            raise self.failure
-        if isinstance(self.failure, bytes):
-            return FakeResponse(200, self.failure)
+        failure = self.failure
+        if isinstance(failure, bytes):
+            return FakeResponse(200, failure)
+        if failure is not None:
+            raise failure
         return FakeResponse(200, json.dumps({"apps": self.apps}).encode())
 
     def app_gets(self):
