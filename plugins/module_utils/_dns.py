@@ -843,10 +843,6 @@ def target_state(wanted, current):
     return state
 
 
-# The name before issue 10; kept for callers written against it.
-plan = target_state
-
-
 def transfer_zone(client, zone):
     """The record sets of ``zone`` by one AXFR: ``({(name, rdtype): RecordSet}, delegations)``.
 
@@ -926,11 +922,6 @@ def read_current(client, wanted, read="auto", reads=None, notes=None):
             seen.add(item.key)
             keys.append((item.zone, item.name, item.rdtype))
     return read_record_sets(client, keys, read, reads, notes)
-
-
-def read_all(client, wanted):
-    """Read each record set of ``wanted`` once, one query each (the reading before issue 11)."""
-    return read_current(client, wanted, read="query")
 
 
 def compare(wanted, current):

@@ -620,10 +620,6 @@ def file_changes(directory, upstreams, purge=False):
     return changes
 
 
-# The name before issue 10; kept for callers written against it.
-plan = file_changes
-
-
 class ApplyResult:
     """What :func:`apply` did."""
 

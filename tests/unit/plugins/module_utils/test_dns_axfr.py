@@ -115,10 +115,3 @@ def test_an_unreachable_server_during_the_transfer_is_an_error_in_words(server):
 def test_bad_read_mode_names_the_option(server):
     with pytest.raises(DcosError, match="read: 'fast' is not one of auto, axfr, query"):
         _dns.converge(client(), entries(1), zone="example.com", read="fast")
-
-
-def test_the_old_names_still_work(server):
-    c = client()
-    wanted, _zones = _dns.prepare(c, entries(3), zone="example.com")
-    current = _dns.read_all(c, wanted)
-    assert _dns.plan(wanted, current) == _dns.target_state(wanted, current)
