@@ -3,6 +3,7 @@
 
 # Where setup keeps daemon pid/log files and build stamps. Outside the checkout so that a fresh
 # clone finds the engine it started earlier, and inside /var/lib so that it survives the session.
+# shellcheck disable=SC2034  # used by the scripts that source this file
 STATE_DIR=${PPTV_STATE_DIR:-/var/lib/pptv-dcos}
 
 log() { printf '==> %s\n' "$*"; }

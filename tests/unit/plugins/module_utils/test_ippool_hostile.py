@@ -125,7 +125,7 @@ def test_state_files_with_wrong_types_name_the_file(tmp_path, pools, words):
     path.write_text(json.dumps({"version": 1, "pools": pools}))
     store = FileStore(str(path))
     for operation in (
-        lambda: store.list_pools(),
+        store.list_pools,
         lambda: IpPoolManager(store, {"pool": "oak", "app_id": "/new"}).allocated(),
         lambda: IpPoolManager(store, {"pool": "oak", "subnets": ["10.0.0.0/28"]}).present(),
         lambda: IpPoolManager(store, {"pool": "oak"}).lookup(["/web"]),
