@@ -64,13 +64,14 @@ stage_integration() { pytest_suite tests/integration; }
 stage_e2e() { pytest_suite tests/e2e; }
 # Molecule: every roles/<role>/molecule/<scenario>, MOLECULE_JOBS at a time (default 2), each in its
 # own process with its own ephemeral directory and log; a time table at the end; the stage fails
-# when any scenario fails, and a failed scenario's log is printed. Before a scenario starts, what a
-# killed earlier run left behind is removed: the containers and networks its molecule.yml names,
-# and loop devices whose backing file (pptv-molecule-*.img) was deleted with its container.
+# when any scenario fails, and a failed scenario's log is printed. Before a scenario starts and
+# after it ends, what a killed run left behind is removed: the containers and networks its
+# molecule.yml names, and the loop devices of its platforms (backing file
+# pptv-molecule-<platform name>.img, see docs/molecule.md).
 # MOLECULE_SCENARIOS narrows the run: `make molecule MOLECULE_SCENARIOS='zookeeper/default'`.
-# See docs/testing.md and docs/molecule.md.
-molecule_leftovers() {  # scenario directory -> removes its platforms' containers and networks
-    local names
+# See docs/testing.md.
+molecule_leftovers() {  # scenario directory -> removes its platforms' containers, networks, loops
+    local names kind name dev file
     names=$("$PY" - "$1/molecule.yml" <<'PYEOF'
 import sys, yaml
 config = yaml.safe_load(open(sys.argv[1])) or {}
@@ -80,21 +81,21 @@ for platform in config.get("platforms") or []:
         print("network", network["name"])
 PYEOF
 ) || return 1
-    local kind name
     while read -r kind name; do
         [ -n "$name" ] || continue
-        if [ "$kind" = container ] && docker container inspect "$name" >/dev/null 2>&1; then
-            echo "removing leftover container $name"; docker rm -f -v "$name" >/dev/null
-        elif [ "$kind" = network ] && docker network inspect "$name" >/dev/null 2>&1; then
+        if [ "$kind" = container ]; then
+            if docker container inspect "$name" >/dev/null 2>&1; then
+                echo "removing leftover container $name"; docker rm -f -v "$name" >/dev/null
+            fi
+            # Loop devices stay attached in the host's kernel when their container is gone.
+            while read -r dev file; do
+                [ "${file##*/}" = "pptv-molecule-$name.img" ] || continue
+                echo "detaching leftover loop device $dev ($file)"; losetup -d "$dev" || true
+            done < <(losetup -l -n -O NAME,BACK-FILE 2>/dev/null)
+        elif docker network inspect "$name" >/dev/null 2>&1; then
             echo "removing leftover network $name"; docker network rm "$name" >/dev/null
         fi
     done <<<"$names"
-}
-molecule_loop_leftovers() {  # loop devices of scenarios whose container is gone
-    local dev
-    for dev in $(losetup -l -n -O NAME,BACK-FILE 2>/dev/null | awk '/pptv-molecule-.*\(deleted\)/ {print $1}'); do
-        echo "detaching leftover loop device $dev"; losetup -d "$dev" || true
-    done
 }
 molecule_one() {  # role scenario log -> exit status of `molecule test`
     local role=$1 scenario=$2 log=$3 ephemeral
@@ -104,6 +105,9 @@ molecule_one() {  # role scenario log -> exit status of `molecule test`
         molecule_leftovers "roles/$role/molecule/$scenario"
         (cd "roles/$role" && MOLECULE_EPHEMERAL_DIRECTORY="$ephemeral" ANSIBLE_FORCE_COLOR=0 \
             PY_COLORS=0 molecule test -s "$scenario")
+        local rc=$?
+        molecule_leftovers "roles/$role/molecule/$scenario"
+        return "$rc"
     } >"$log" 2>&1
 }
 stage_molecule() {
@@ -118,7 +122,6 @@ stage_molecule() {
     done
     [ ${#scenarios[@]} -gt 0 ] || { echo "no Molecule scenarios"; return 0; }
     mkdir -p "$logs"
-    molecule_loop_leftovers
     echo "running ${#scenarios[@]} scenarios, $jobs at a time; logs in $logs"
     local -A status_of=() time_of=()
     local running=0 started=$SECONDS
@@ -140,7 +143,6 @@ stage_molecule() {
             cat "$logs/${item/\//-}.log"
         fi
     done
-    molecule_loop_leftovers
     printf '\n  %-34s %-7s %6s\n' scenario result seconds
     for item in "${scenarios[@]}"; do
         printf '  %-34s %-7s %6s\n' "$item" "${status_of[$item]}" "${time_of[$item]}"
