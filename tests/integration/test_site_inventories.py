@@ -160,3 +160,19 @@ def test_lab_site_never_targets_the_machine_s_own_engine():
     assert all("lab-engine" not in hosts for hosts in targets.values())
     assert targets["Mesos masters"] == {"master"}
     assert targets["GlusterFS servers"] == {"storage"}
+
+
+def test_every_role_site_applies_is_in_the_collection():
+    # include_role is resolved when the play runs, so --syntax-check alone would not notice.
+    names = [
+        task["ansible.builtin.include_role"]["name"]
+        for play in yaml.safe_load(SITE.read_text())
+        for task in play.get("tasks", [])
+        if "ansible.builtin.include_role" in task
+    ]
+    assert len(names) >= 8
+    for name in names:
+        namespace, collection, role = name.split(".")
+        assert (namespace, collection) == ("pptv", "dcos")
+        assert (ROOT / "roles" / role / "tasks" / "main.yml").is_file(), name
+        assert (ROOT / "roles" / role / "meta" / "argument_specs.yml").is_file(), name
