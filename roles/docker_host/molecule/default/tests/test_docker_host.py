@@ -65,9 +65,13 @@ def test_container_on_the_bridge_network_gets_its_ip_route_logs_and_limits(host,
         assert state["NetworkSettings"]["Networks"]["pptvra-oak"]["IPAddress"] == "10.211.45.10"
         assert state["HostConfig"]["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "3", "max-size": "10m"}}
         pid = state["State"]["Pid"]
-        assert host.check_output("nsenter -t %s -n ip -4 route show default", str(pid)).startswith("default via 10.211.45.1 ")
+        assert host.check_output("nsenter -t %s -n ip -4 route show default", str(pid)).startswith(
+            "default via 10.211.45.1 "
+        )
         limits = host.file(f"/proc/{pid}/limits").content_string
-        assert any(line.startswith("Max open files") and line.split()[3:5] == ["4096", "8192"] for line in limits.splitlines())
+        assert any(
+            line.startswith("Max open files") and line.split()[3:5] == ["4096", "8192"] for line in limits.splitlines()
+        )
     finally:
         host.run("docker rm -f pptvra-fixed-ip")
 
