@@ -27,9 +27,9 @@ def names(host):
 @pytest.fixture()
 def containers(host):
     host.check_output(TINY_IMAGE)
-    host.run("docker rm -f %s", " ".join(CONTAINERS))
+    host.run("docker rm -f " + " ".join(CONTAINERS))
     for name, args in CONTAINERS.items():
-        command, _, rest = args.partition(" ")
+        command, rest = args.split(" ", 1)
         host.check_output(f"docker {command} --name {name} {rest}")
     yield
     host.run("docker rm -f " + " ".join(CONTAINERS))

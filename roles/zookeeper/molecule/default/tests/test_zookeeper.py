@@ -26,8 +26,9 @@ def four_letter_word(host, word):
 def mntr(host):
     values = {}
     for line in four_letter_word(host, "mntr").splitlines():
-        key, _, value = line.partition("\t")
-        values[key] = value
+        key, sep, value = line.partition("\t")
+        if sep:
+            values[key] = value
     return values
 
 
@@ -61,7 +62,7 @@ def test_service_enabled_and_running_with_the_small_heap(host):
 
 def test_one_leader_two_followers(members):
     # Right after converge a re-election may still be settling: read until all three agree.
-    for _ in range(30):
+    for _attempt in range(30):
         states = {name: mntr(h).get("zk_server_state") for name, h in members.items()}
         if sorted(states.values()) == ["follower", "follower", "leader"]:
             break
