@@ -255,3 +255,55 @@ def test_reverting_a_create_removes_the_app(machine):
     assert "/r" not in machine.apps
     _run_until(machine, lambda: not machine.deployments)
     assert not machine.tasks and not machine.driver.containers
+
+
+class ScriptedRng:
+    """Hands out the given start ports in order, checking that each lies in the range asked."""
+
+    def __init__(self, *starts):
+        self.starts = list(starts)
+        self.asked = []
+
+    def randrange(self, low, stop):
+        value = self.starts.pop(0)
+        self.asked.append((low, stop))
+        assert low <= value < stop
+        return value
+
+
+def _scripted_machine(tmp_path, *starts):
+    config = Config(state_dir=str(tmp_path), host_port_min=42000, host_port_max=42009)
+    lab = Lab(config, FakeDriver(), ScriptedRng(*starts))
+    lab.pool.shutdown()
+    lab.kill_pool.shutdown()
+    lab.pool = lab.kill_pool = SyncExecutor()
+    return lab
+
+
+def test_host_ports_start_at_a_random_port_and_wrap(tmp_path):
+    lab = _scripted_machine(tmp_path, 42008, 42008)
+    ports = [{"port": 0, "protocol": "tcp", "name": f"p{i}"} for i in range(3)]
+    lab.create_app({"id": "/w", "cmd": "x", "instances": 1, "portDefinitions": ports})
+    _run_until(lab, lambda: not lab.deployments)
+    (first,) = lab.tasks.values()
+    # From the drawn start up to the end of the range, then from its beginning.
+    assert first["ports"] == [42008, 42009, 42000]
+    lab.update_app("/w", {"instances": 2})
+    _run_until(lab, lambda: not lab.deployments)
+    (second,) = [t for t in lab.tasks.values() if t["id"] != first["id"]]
+    # Ports held by running tasks are skipped, the walk goes on (and wraps) from the same start.
+    assert second["ports"] == [42001, 42002, 42003]
+    assert lab.rng.asked == [(42000, 42010), (42000, 42010)]
+
+
+def test_a_port_freed_by_a_killed_task_is_not_the_next_handed_out(tmp_path):
+    lab = _scripted_machine(tmp_path, 42004, 42007)
+    lab.create_app({"id": "/k", "cmd": "x", "instances": 1})
+    _run_until(lab, lambda: len(lab.tasks) == 1 and not lab.deployments)
+    (old,) = lab.tasks.values()
+    assert old["ports"] == [42004]
+    lab.kill_tasks([old["id"]])
+    _run_until(lab, lambda: [t["state"] for t in lab.tasks.values()] == ["TASK_RUNNING"] and old["id"] not in lab.tasks)
+    (new,) = lab.tasks.values()
+    # The lowest free port (42000) or the freed one (42004) would mix the old and new routes.
+    assert new["ports"] == [42007]
