@@ -927,7 +927,8 @@ class Lab:
                     max_c += 1
                 # A new task counts once it is healthy and ready (readiness checks), as Marathon's
                 # task replacement waits for both before it kills an old one.
-                healthy = sum(1 for t in tasks if self.task_available(t, app))
+                healthy = sum(1 for t in old if self.task_healthy(t, app))
+                healthy += sum(1 for t in new if self.task_available(t, app))
                 # Kill old tasks while enough healthy ones remain (unhealthy old ones first).
                 for task in sorted(old, key=lambda t: (self.task_healthy(t, app), t.get("stagedAt") or "")):
                     is_healthy = self.task_healthy(task, app)

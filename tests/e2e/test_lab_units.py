@@ -307,3 +307,71 @@ def test_a_port_freed_by_a_killed_task_is_not_the_next_handed_out(tmp_path):
     (new,) = lab.tasks.values()
     # The lowest free port (42000) or the freed one (42004) would mix the old and new routes.
     assert new["ports"] == [42007]
+
+
+def test_undeclared_fields_are_dropped_at_every_level_checked(caplog):
+    body = {
+        "id": "/u",
+        "cmd": "x",
+        "fooBar": 1,
+        "container": {
+            "type": "DOCKER",
+            "extra": 2,
+            "docker": {
+                "image": "i",
+                "network": "BRIDGE",
+                "pull": 3,
+                "parameters": [{"key": "k", "value": "v", "x": 4}],
+            },
+        },
+        "healthChecks": [{"protocol": "TCP", "portIndex": 0, "retries": 5}],
+        "upgradeStrategy": {"minimumHealthCapacity": 0.5, "typo": 6},
+        "tasksRunning": 3,  # runtime fields of a GET body are not part of an app either
+    }
+    with caplog.at_level("WARNING", logger="marathon_lab.appdef"):
+        app = appdef.normalise(body)
+    assert "fooBar" not in app and "tasksRunning" not in app
+    assert "extra" not in app["container"] and "pull" not in app["container"]["docker"]
+    assert app["container"]["docker"]["parameters"] == [{"key": "k", "value": "v"}]
+    assert "retries" not in app["healthChecks"][0]
+    assert app["upgradeStrategy"] == {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 1.0}
+    # The 1.4 input forms are declared (deprecated) fields: still read, then rewritten.
+    assert app["networks"] == [{"mode": "container/bridge"}] and "network" not in app["container"]["docker"]
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        "dropped fields Marathon does not know (app /u): /fooBar, /container/extra, /container/docker/pull, "
+        "/container/docker/parameters(0)/x, /healthChecks(0)/retries, /upgradeStrategy/typo"
+    )
+
+
+def test_readiness_checks_get_marathons_defaults_and_are_validated():
+    ports = [{"port": 0, "name": "http-api"}]
+    app = appdef.normalise({"id": "/r", "cmd": "x", "portDefinitions": ports, "readinessChecks": [{}]})
+    assert app["readinessChecks"] == [appdef.READINESS_DEFAULTS]
+    bad = [{"portName": "web", "timeoutSeconds": 30, "intervalSeconds": 30, "httpStatusCodesForReady": [200, 200]}]
+    with pytest.raises(ValidationFailed) as failed:
+        appdef.normalise({"id": "/r", "cmd": "x", "portDefinitions": ports, "readinessChecks": bad + [{}]})
+    errors = {}
+    for detail in failed.value.body["details"]:
+        errors.setdefault(detail["path"], []).extend(detail["errors"])
+    assert errors == {
+        "/readinessChecks": ["Only one readinessCheck is supported"],
+        "/readinessChecks(0)": [
+            "timeoutSeconds must be smaller than intervalSeconds",
+            "ReadinessCheck portName 'web' is not the name of a port of the app",
+        ],
+        "/readinessChecks(0)/httpStatusCodesForReady": ["must not contain duplicates"],
+    }
+
+
+def test_a_deployment_waits_until_the_new_task_is_ready(machine):
+    lab = machine
+    checks = [{"portName": "default", "intervalSeconds": 2, "timeoutSeconds": 1}]
+    _app_def, plan = lab.create_app({"id": "/w", "cmd": "x", "readinessChecks": checks})
+    _run_until(lab, lambda: [t["state"] for t in lab.tasks.values()] == ["TASK_RUNNING"])
+    for _round in range(5):
+        lab.tick()
+    (task,) = lab.tasks.values()
+    assert plan["id"] in lab.deployments and not lab.task_ready(task, lab.apps["/w"])
+    task["ready"] = True  # what a passing probe records (probing needs a real task: the e2e suite)
+    _run_until(lab, lambda: not lab.deployments)
