@@ -16,7 +16,7 @@ export PYTEST_ARGS SANITY_ARGS UNITS_ARGS
 .PHONY: help setup venv test lint sanity units integration e2e molecule build demo lab-up lab-status lab-down clean
 
 help:  ## List the targets.
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 setup:  ## Install host packages, start Docker, make .venv and the base images (root; idempotent).
 	@bash scripts/setup.sh

@@ -357,7 +357,7 @@ def test_reference_batch_examples_are_accepted(api):
     assert response.status_code == 200
 
 
-def test_fields_marathon_does_not_know_are_dropped_never_echoed(api, app_id):
+def test_fields_marathon_does_not_know_are_dropped_never_echoed(api, lab, app_id):
     """Marathon reads bodies into its RAML types: undeclared fields vanish (no 422, no echo)."""
     body = sleeper(app_id, instances=0)
     body.update(fooBar=1, upgradeStrategy={"minimumHealthCapacity": 0.5, "typo": 1})
@@ -370,6 +370,8 @@ def test_fields_marathon_does_not_know_are_dropped_never_echoed(api, app_id):
         assert app["upgradeStrategy"] == {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 1.0}
         assert "imagePullPolicy" not in app["container"]["docker"]
         assert "hostPort" not in app["portDefinitions"][0] and app["portDefinitions"][0]["name"] == "http"
+    # The lab names what it dropped in its log, so that a client sending such fields can be found.
+    assert f"dropped fields Marathon does not know (app {app_id}): /fooBar" in lab.log()
     version = api.get(f"/v2/apps{app_id}").json()["app"]["version"]
     api.wait_deployed()
     # The same body again changes nothing: what was dropped is not part of the app.
