@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lab"))
 
-from marathon_lab import appdef  # noqa: E402
+from marathon_lab import appdef, core  # noqa: E402
 from marathon_lab.core import Config, Lab  # noqa: E402
 from marathon_lab.driver import LaunchFailed, run_options  # noqa: E402
 from marathon_lab.errors import ApiError, ValidationFailed  # noqa: E402
@@ -271,6 +271,12 @@ class ScriptedRng:
         return value
 
 
+@pytest.fixture
+def all_ports_free(monkeypatch):
+    """The host's own sockets are the boundary here: any client may hold a port of the range."""
+    monkeypatch.setattr(core, "_port_free", lambda _port: True)
+
+
 def _scripted_machine(tmp_path, *starts):
     config = Config(state_dir=str(tmp_path), host_port_min=42000, host_port_max=42009)
     lab = Lab(config, FakeDriver(), ScriptedRng(*starts))
@@ -280,6 +286,7 @@ def _scripted_machine(tmp_path, *starts):
     return lab
 
 
+@pytest.mark.usefixtures("all_ports_free")
 def test_host_ports_start_at_a_random_port_and_wrap(tmp_path):
     lab = _scripted_machine(tmp_path, 42008, 42008)
     ports = [{"port": 0, "protocol": "tcp", "name": f"p{i}"} for i in range(3)]
@@ -296,6 +303,7 @@ def test_host_ports_start_at_a_random_port_and_wrap(tmp_path):
     assert lab.rng.asked == [(42000, 42010), (42000, 42010)]
 
 
+@pytest.mark.usefixtures("all_ports_free")
 def test_a_port_freed_by_a_killed_task_is_not_the_next_handed_out(tmp_path):
     lab = _scripted_machine(tmp_path, 42004, 42007)
     lab.create_app({"id": "/k", "cmd": "x", "instances": 1})
