@@ -12,6 +12,7 @@ default_state_dir() {
         echo "${XDG_STATE_HOME:-${HOME:-/tmp}/.local/state}/pptv-dcos"
     fi
 }
+# shellcheck disable=SC2034  # read by the scripts that source this file
 STATE_DIR=${PPTV_STATE_DIR:-$(default_state_dir)}
 
 log() { printf '==> %s\n' "$*"; }
