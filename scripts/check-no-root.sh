@@ -17,21 +17,22 @@ units=${2:-tests/unit/plugins/module_utils/test_validate.py}
 id "$user" >/dev/null 2>&1 || die "no user $user"
 work=$(mktemp -d /tmp/pptv-noroot-XXXXXX)
 trap 'rm -rf "$work"' EXIT
+unset PPTV_STATE_DIR  # the user's state directory is its own default (lib.sh), not /var/lib
 git clone -q "$root" "$work/repo"
 mkdir -p "$work/home"
-# pip's configuration (mirrors, find-links) is the only thing the user needs from root's.
+# pip's configuration (mirrors, find-links) is the only thing the user needs from root's
+# (/etc/pip.conf applies to every user already).
 mkdir -p "$work/home/.config/pip"
-for conf in /etc/pip.conf "$HOME/.config/pip/pip.conf"; do
-    if [ -r "$conf" ]; then cat "$conf" >>"$work/home/.config/pip/pip.conf"; fi
-done
+if [ -r "$HOME/.config/pip/pip.conf" ]; then cp "$HOME/.config/pip/pip.conf" "$work/home/.config/pip/"; fi
 chown -R "$user" "$work"
 
-as_user() { su "$user" -s /bin/bash -c "cd '$work/repo' && HOME='$work/home' $*"; }
+as_user() { su "$user" -s /bin/bash -c "cd '$work/repo' && export HOME='$work/home' && $*"; }
 
 log "as $user: the Docker socket is out of reach"
 if as_user "docker version >/dev/null 2>&1"; then die "$user can reach the Docker engine: this check proves nothing"; fi
 log "as $user: make venv, make lint, make units"
-as_user "make venv && make lint && make units UNITS_ARGS='$units'" || die "make venv/lint/units failed for $user"
+as_user "make venv && make lint && make units UNITS_ARGS='$units'" \
+    || { tail -20 "$work/home/.local/state/pptv-dcos/pip.log" 2>/dev/null; die "make venv/lint/units failed for $user"; }
 log "as $user: make setup must refuse"
 out=$(as_user "make setup" 2>&1) && die "make setup succeeded for $user"
 grep -q "run it as root" <<<"$out" || die "make setup failed for $user without saying why: $out"
