@@ -1,7 +1,7 @@
 # pptv.dcos: the two commands of the quick start are `make demo` and `make test`.
 # Targets that need the engine or the services run `make setup` first (as root: Debian packages,
 # dockerd, images); lint, sanity and units need only .venv (`make venv`, any user). Both are quick
-# when there is nothing to do.
+# when there is nothing to do. `sudo bash scripts/check-no-root.sh` proves the second claim.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
