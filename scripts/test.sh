@@ -9,6 +9,8 @@ root=$(cd "$here/.." && pwd)
 cd "$root" || exit 1
 export PATH="$root/.venv/bin:$PATH" ANSIBLE_CONFIG="$root/ansible.cfg"
 PY="$root/.venv/bin/python"
+[ -x "$PY" ] || die ".venv is missing: run make venv (all that lint, units and sanity need; no root) \
+or make setup (as root: packages, Docker and images too, for the other stages)."
 
 ALL_STAGES=(ruff yamllint ansible-lint sanity units build integration e2e molecule)
 
