@@ -85,3 +85,15 @@ def test_live_restore_keeps_containers_across_a_daemon_restart(host, tiny):
         assert host.check_output("docker inspect -f '{{.State.Running}} {{.State.Pid}}' pptvra-live") == f"true {pid}"
     finally:
         host.run("docker rm -f pptvra-live")
+
+
+def test_the_refused_daemon_json_was_kept_aside(host, name):
+    # side_effect.yml applied an option dockerd refuses on the btrfs host; the role put the previous
+    # file back and kept the refused one for inspection.
+    refused = host.file("/etc/docker/daemon.json.refused")
+    if name != "pptvra-dh-btrfs":
+        assert not refused.exists
+        return
+    assert json.loads(refused.content_string)["log-level"] == "not-a-level"
+    assert "log-level" not in json.loads(host.file("/etc/docker/daemon.json").content_string)
+    assert not [f for f in host.file("/etc/docker").listdir() if f.startswith("daemon.json.") and f.endswith("~")]
