@@ -137,7 +137,7 @@ stage_molecule() {
     wait
     local failed=0 rc secs
     for item in "${scenarios[@]}"; do
-        read -r rc secs <"$logs/${item/\//-}.rc" 2>/dev/null || { rc=1; secs=?; }
+        read -r rc secs <"$logs/${item/\//-}.rc" 2>/dev/null || { rc=1; secs="?"; }
         status_of[$item]=$([ "$rc" = 0 ] && echo ok || echo FAILED); time_of[$item]=$secs
         if [ "$rc" != 0 ]; then
             failed=$((failed + 1))
