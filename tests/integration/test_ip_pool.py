@@ -301,7 +301,7 @@ def test_bad_input_names_the_option(backend):
         ({"subnets": ["10.231.65.0/24"], "gateway": "10.231.66.1"}, "gateway: 10.231.66.1 is outside"),
         ({"subnets": ["10.231.65.0/24"], "reserved": ["10.231.65.9-10.231.65.2"]}, "reserved"),
         ({"app_id": "/a"}, "does not exist"),
-        ({"app_id": "/Bad_App"}, "not a valid Marathon app id"),
+        ({"app_id": "/Bad_App"}, "is not valid: a Marathon app id"),
     ]
     results = steps(*[step(backend, state="present" if "subnets" in args else None, **args) for args, _w in cases])
     for (args, words), result in zip(cases, results):
