@@ -383,7 +383,7 @@ class MarathonClient:
             urls_tried=[redact_url(u) for u in self.urls],
         )
 
-    def events(self, event_types=()):
+    def events(self, event_types=(), on_open=None):
         """Yield ``(event_type, data)`` from Marathon's event stream (``GET /v2/events``, SSE).
 
         ``event_types`` narrows the stream (Marathon 1.3.7+). The generator ends when Marathon
@@ -391,9 +391,18 @@ class MarathonClient:
         ``timeout`` raises ``socket.timeout`` (Marathon sends a heartbeat every 10 s, so a timeout
         of 15-30 s detects a dead stream). Events carry no id and cannot be resumed: re-read the
         full state (``list_apps(embed=("apps.tasks",))``) after every (re)connect.
+        ``on_open`` (no arguments) is called once the stream is attached, before the first read:
+        the moment to start that re-read (with ``event_type`` filters the first event may come
+        much later).
         """
         query = urlencode([("event_type", t) for t in event_types])
         handle = self._open_stream("/v2/events" + (f"?{query}" if query else ""))
+        if on_open is not None:
+            try:
+                on_open()
+            except BaseException:
+                handle.close()
+                raise
         event_type = None
         data = []
         try:
