@@ -54,8 +54,13 @@ lab-status:  ## Print the lab's URL, hosts and apps.
 lab-down:  ## Remove what the lab made (API, hosts, task containers, network, state).
 	@$(LAB_CTL) down
 
-demo: lab-up  ## Bring the lab up, deploy the integration environment on it, print its status.
+# The platform playbook: site.yml once it exists (it imports gateway.yml), gateway.yml until then.
+DEMO_PLATFORM = playbooks/$(if $(wildcard playbooks/site.yml),site.yml,gateway.yml)
+
+demo: lab-up  ## Lab up, gateway + int's DNS, deploy int, prove each app's DNS answer and gateway request.
+	@ansible-playbook -i inventories/lab $(DEMO_PLATFORM)
 	@ansible-playbook -i inventories/lab playbooks/deploy_env.yml
+	@ansible-playbook -i inventories/lab playbooks/check_discovery.yml
 	@$(LAB_CTL) status
 
 clean:  ## Remove build outputs and caches (not .venv, not the images).
