@@ -4,6 +4,7 @@
 #   pptv-dcos/systemd:bookworm  the base plus systemd, for lab hosts and Molecule platforms
 #   pptv-dcos/app:bookworm      the base plus Python 3, for the lab's test apps (HTTP servers)
 #   pptv-dcos/redis:bookworm    the base plus redis-server, for the lab's environments
+#   pptv-dcos/bind:bookworm     the base plus bind9, an environment's own DNS (roles/dns_server)
 # There is no container registry, so nothing can be pulled; both are cached by tag and by a
 # hash of their inputs, so a second run costs a couple of seconds.
 set -euo pipefail
@@ -16,6 +17,7 @@ BASE_IMAGE=${PPTV_BASE_IMAGE:-pptv-dcos/base:bookworm}
 SYSTEMD_IMAGE=${PPTV_SYSTEMD_IMAGE:-pptv-dcos/systemd:bookworm}
 APP_IMAGE=${PPTV_APP_IMAGE:-pptv-dcos/app:bookworm}
 REDIS_IMAGE=${PPTV_REDIS_IMAGE:-pptv-dcos/redis:bookworm}
+BIND_IMAGE=${PPTV_BIND_IMAGE:-pptv-dcos/bind:bookworm}
 MIRROR=${PPTV_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 image_label() {  # image, label -> value or empty
@@ -57,3 +59,4 @@ build_base
 build_from_base "$SYSTEMD_IMAGE" systemd
 build_from_base "$APP_IMAGE" app
 build_from_base "$REDIS_IMAGE" redis
+build_from_base "$BIND_IMAGE" bind

@@ -34,7 +34,7 @@ import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from ansible_collections.pptv.dcos.plugins.module_utils import _contract, _discovery, _dns, _nginx
+from ansible_collections.pptv.dcos.plugins.module_utils import _contract, _discovery, _dns, _nginx, _validate
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 from ansible_collections.pptv.dcos.plugins.module_utils._marathon_client import MarathonClient
 
@@ -143,15 +143,21 @@ def _boolean(key, value, default):
     return value
 
 
+def _shared(validator, value, key, **kwargs):
+    """A validator of ``_validate`` (shared by the collection), its error as a ConfigError."""
+    try:
+        return validator(value, key, **kwargs)
+    except ConfigError:
+        raise
+    except DcosError as exc:
+        raise ConfigError(str(exc), option=key) from None
+
+
 def _ip(key, value, required=True):
     value = _string(key, value, required=required)
     if value is None:
         return None
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        _fail(key, f"{value!r} is not an IP address")
-    return None
+    return _shared(_validate.ip_address, value, key)
 
 
 def _listen(key, value):
@@ -243,8 +249,10 @@ def _zookeeper_config(raw):
     if raw is None:
         return None
     z = _mapping("zookeeper", raw, ("hosts", "path", "session_timeout"), required=("hosts",))
+    hosts = ",".join(_string_list("zookeeper.hosts", z["hosts"]))
+    _shared(_validate.host_port_list, hosts, "zookeeper.hosts", default_port=2181)
     zk = {
-        "hosts": ",".join(_string_list("zookeeper.hosts", z["hosts"])),
+        "hosts": hosts,
         "path": _string("zookeeper.path", z.get("path")) or "/pptv-dcos/discovery/dns-writer",
         "session_timeout": _number("zookeeper.session_timeout", z.get("session_timeout"), 10.0, 1, 600),
     }
@@ -440,6 +448,7 @@ class Daemon:
         self.writer = config["zookeeper"] is None
         self.threads = []
         self.http = None
+        self.zk = None
         self.counters = {
             "syncs": 0,
             "sync_failures": 0,
@@ -961,6 +970,7 @@ class Daemon:
             client = None
             try:
                 client = KazooClient(hosts=zk_conf["hosts"], timeout=zk_conf["session_timeout"])
+                self.zk = client
 
                 def listener(state, session=session):
                     if state in (KazooState.SUSPENDED, KazooState.LOST):
@@ -1023,6 +1033,11 @@ class Daemon:
         if self.http is not None:
             self.http.shutdown()
             self.http.server_close()
+        if self.zk is not None:
+            # Ends the session now, so the standby takes the DNS writer lock at once.
+            with contextlib.suppress(Exception):
+                self.zk.stop()
+                self.zk.close()
 
 
 def main(argv=None):
@@ -1039,11 +1054,11 @@ def main(argv=None):
         config = load_config(args.config)
         if args.check_config:
             make_tsig_key(config["dns"])
-            print("config OK")
+            sys.stdout.write("config OK\n")
             return 0
         daemon = Daemon(config)
     except DcosError as exc:
-        print(f"pptv-dcos-discovery: {exc}", file=sys.stderr)
+        sys.stderr.write(f"pptv-dcos-discovery: {exc}\n")
         return 2
     if args.once:
         return 0 if daemon.sync(full=True) else 1
@@ -1057,7 +1072,7 @@ def main(argv=None):
     try:
         daemon.start()
     except DcosError as exc:
-        print(f"pptv-dcos-discovery: {exc}", file=sys.stderr)
+        sys.stderr.write(f"pptv-dcos-discovery: {exc}\n")
         return 2
     while not done.wait(1.0):
         pass
@@ -1067,4 +1082,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

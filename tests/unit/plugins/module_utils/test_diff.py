@@ -40,3 +40,26 @@ def test_recorded_values_are_copies():
     plan.record("upstream", None, wanted)
     wanted["servers"].append("10.0.0.2")
     assert plan.diff()["after"]["upstream"] == {"servers": ["10.0.0.1"]}
+
+
+def test_change_record_reports_diff_only_in_diff_mode():
+    from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangeRecord
+
+    quiet = ChangeRecord()
+    quiet.difference("subnet", "a", "b")
+    quiet.step("recreate network oak-net")
+    assert quiet.result() == {"changed": True, "actions": ["recreate network oak-net"]}
+    loud = ChangeRecord(diff_mode=True)
+    loud.difference("subnet", "a", "b")
+    assert loud.result()["diff"] == {"before": {"subnet": "a"}, "after": {"subnet": "b"}}
+
+
+def test_change_record_failure_counts_only_the_steps_written():
+    from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangeRecord
+
+    record = ChangeRecord()
+    record.step("create network oak-net")
+    record.step("connect container web")
+    assert record.failure() == {"changed": False, "actions": []}
+    record.done("create network oak-net")
+    assert record.failure() == {"changed": True, "actions": ["create network oak-net"]}

@@ -78,10 +78,11 @@ class FakeMarathon:
         assert url.startswith(MARATHON + "/v2/apps?embed=apps.tasks"), url
         if self.gate is not None:
             self.gate.wait(10)
-        if isinstance(self.failure, Exception):
-            raise self.failure
-        if isinstance(self.failure, bytes):
-            return FakeResponse(200, self.failure)
+        failure = self.failure
+        if isinstance(failure, bytes):
+            return FakeResponse(200, failure)
+        if failure is not None:
+            raise failure
         return FakeResponse(200, json.dumps({"apps": self.apps}).encode())
 
     def app_gets(self):
@@ -631,7 +632,10 @@ def base_config():
         (lambda c: c.update(dns={"key_algorithm": "rot13"}), "dns.key_algorithm"),
         (lambda c: c.update(environments={}), "environments: must be a non-empty mapping"),
         (lambda c: c["environments"].update(Prod={"zones": ["a.b"], "gateway": "10.0.0.1"}), "environments.Prod"),
-        (lambda c: c["environments"]["int"].update(gateway="10.0.0.x"), "environments.int.gateway: '10.0.0.x' is not"),
+        (
+            lambda c: c["environments"]["int"].update(gateway="10.0.0.01"),
+            "environments.int.gateway: '10.0.0.01' is not",
+        ),
         (lambda c: c["environments"]["int"].update(zones=["Example.com."]), "environments.int.zones[0]"),
         (lambda c: c["environments"]["int"].update(dns_port=0), "environments.int.dns_port"),
         (lambda c: c["environments"]["int"].update(dns_app="dns"), "environments.int.dns_app"),
@@ -639,6 +643,8 @@ def base_config():
         (lambda c: c.update(fallback_env="prod"), "fallback_env: 'prod' is not one of"),
         (lambda c: c.update(zookeeper={"path": "/x"}), "zookeeper.hosts: required"),
         (lambda c: c.update(zookeeper={"hosts": "z:2181", "path": "x"}), "zookeeper.path"),
+        (lambda c: c.update(zookeeper={"hosts": "z:99999"}), "zookeeper.hosts: must be 65535 or less"),
+        (lambda c: c.update(zookeeper={"hosts": "z;rm:2181"}), "zookeeper.hosts: 'z;rm:2181' is not"),
     ],
 )
 def test_config_errors_name_the_key(change, expected):

@@ -27,6 +27,25 @@ def test_message_and_details_reach_fail_json_with_the_partial_result():
         "msg": "subnet: 10.0.0.0/33 is not a network",
         "containers": ["web-1"],
         "changed": False,
+        "actions": [],
+    }
+
+
+def test_changed_and_actions_come_from_the_change_record():
+    from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangeRecord
+
+    record = ChangeRecord()
+    record.step("create network oak-net")
+    record.step("connect web")
+    record.done("create network oak-net")
+    module = FakeModule()
+    with pytest.raises(SystemExit):
+        fail_from(module, DcosError("connect web: refused"), record, changed=False, network="oak-net")
+    assert module.failed_with == {
+        "msg": "connect web: refused",
+        "changed": True,
+        "actions": ["create network oak-net"],
+        "network": "oak-net",
     }
 
 
