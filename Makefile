@@ -1,5 +1,7 @@
 # pptv.dcos: the two commands of the quick start are `make demo` and `make test`.
-# Every target runs `make setup` first; setup is quick when there is nothing to do.
+# Targets that need the engine or the services run `make setup` first (as root: Debian packages,
+# dockerd, images); lint, sanity and units need only .venv (`make venv`, any user). Both are quick
+# when there is nothing to do. `sudo bash scripts/check-no-root.sh` proves the second claim.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
@@ -11,24 +13,27 @@ SANITY_ARGS ?=
 UNITS_ARGS ?=
 export PYTEST_ARGS SANITY_ARGS UNITS_ARGS
 
-.PHONY: help setup test lint sanity units integration e2e molecule build demo lab-up lab-status lab-down clean
+.PHONY: help setup venv test lint sanity units integration e2e molecule build demo lab-up lab-status lab-down clean
 
 help:  ## List the targets.
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-setup:  ## Install host packages, start Docker, make .venv and the base images (idempotent).
+setup:  ## Install host packages, start Docker, make .venv and the base images (root; idempotent).
 	@bash scripts/setup.sh
+
+venv:  ## Make .venv with the pinned requirements, nothing else (any user; idempotent).
+	@bash scripts/setup.sh venv
 
 test: setup  ## Run every check and test suite, then print a summary.
 	@bash scripts/test.sh all
 
-lint: setup  ## ruff, yamllint and ansible-lint (production profile).
+lint: venv  ## ruff, yamllint and ansible-lint (production profile).
 	@bash scripts/test.sh ruff yamllint ansible-lint
 
-sanity: setup  ## ansible-test sanity (empty ignore file).
+sanity: venv  ## ansible-test sanity (empty ignore file).
 	@bash scripts/test.sh sanity
 
-units: setup  ## ansible-test units.
+units: venv  ## ansible-test units.
 	@bash scripts/test.sh units
 
 integration: setup  ## pytest suites against real Docker, BIND, Nginx, GlusterFS, ZooKeeper.

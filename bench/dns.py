@@ -10,7 +10,12 @@ UPDATE messages BIND received (its own opcode counter) for:
 * ``dns_record`` with ``records:`` (one task, one ansible-playbook run), first run and converged run;
 * ``community.general.nsupdate`` with ``loop:`` over the same records (one task, one run), first
   run and converged run;
-* the core (``_dns.converge``) called in-process, as the discovery daemon will call it.
+* the core (``_dns.converge``) called in-process, as the discovery daemon will call it;
+
+and then the converged re-read of the same N records by the core, before and after issue 11:
+one query per record set (``read="query"``) against one TSIG-signed AXFR of the zone
+(``read="axfr"``, what ``read="auto"`` picks for a batch this size). ``--read-only`` runs only
+that part.
 
 Figures are printed, never asserted.
 """
@@ -18,6 +23,8 @@ Figures are printed, never asserted.
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import subprocess
 import sys
 import time
@@ -92,12 +99,59 @@ def core(bind, zone, items):
     return _dns.converge(client, entries, zone=zone)
 
 
+def converged_reads(bind, zone, items, repeat):
+    """Time a converged core run per read mode: ``{mode: (median wall s, median CPU s, queries, transfers)}``.
+
+    The CPU time is this process's own (parsing, comparing); wall time adds the server and, on a
+    shared machine, the wait for a core.
+    """
+    client = _dns.Client("127.0.0.1", port=bind.port, key=_dns.make_key(bind.key_name, bind.key_secret))
+    entries = [_dns.Entry(i["record"], "A", i["value"], ttl=300) for i in items]
+    if _dns.converge(client, entries, zone=zone).changed:
+        raise SystemExit(f"{zone}: not converged before the read benchmark")
+    figures = {}
+    for mode in ("query", "axfr"):
+        times = []
+        cpu = []
+        for _run in range(repeat):
+            start, start_cpu = time.monotonic(), time.process_time()
+            outcome = _dns.converge(client, entries, zone=zone, read=mode)
+            times.append(time.monotonic() - start)
+            cpu.append(time.process_time() - start_cpu)
+            if outcome.changed or outcome.reads != {_dns.parse_zone(zone).to_text(): mode}:
+                raise SystemExit(f"{zone}: read={mode} changed or read otherwise: {outcome.reads}")
+        figures[mode] = (statistics.median(times), statistics.median(cpu), outcome.queries_sent, outcome.transfers_sent)
+    return figures
+
+
+def print_reads(n, figures):
+    print()
+    print(f"Converged re-read of {n} A records by _dns.converge (in-process, median of runs)")
+    header = f"{'':36} {'wall time':>12} {'CPU time':>12} {'queries':>8} {'AXFRs':>8}"
+    print(header)
+    print("-" * len(header))
+    for label, mode in (("one query per record set (before)", "query"), ("one AXFR of the zone (after)", "axfr")):
+        seconds, cpu, queries, transfers = figures[mode]
+        print(f"{label:36} {seconds:>10.3f} s {cpu:>10.3f} s {queries:>8} {transfers:>8}")
+    print()
+    print(f"re-read wall time: per name / AXFR = {figures['query'][0] / figures['axfr'][0]:.1f}x")
+    print(f"load average while measuring: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=5, help="runs per read mode (the median is shown)")
+    parser.add_argument("--read-only", action="store_true", help="only the converged re-read comparison")
     args = parser.parse_args()
     n = args.records
     clean_stale()
+    if args.read_only:
+        with Bind(zones=("core.test",)) as bind:
+            items = records(n, 3)
+            core(bind, "core.test", items)
+            print_reads(n, converged_reads(bind, "core.test", items, args.repeat))
+        return
     rows = []
     with Bind(zones=("batch.test", "loop.test", "core.test")) as bind:
         for label, zone, func, salt in (
@@ -113,6 +167,7 @@ def main():
                 raise SystemExit(f"{label}: h{n - 1}.{zone} is {check}, not converged")
             rows.append((label, first, again))
             print(f"  done: {label} {first[0]:.1f} s / {again[0]:.1f} s", flush=True)
+        reads = converged_reads(bind, "core.test", records(n, 3), args.repeat)
 
     print()
     print(f"Converging {n} A records on BIND {bind_version()} (127.0.0.1, TCP, TSIG hmac-sha256)")
@@ -127,6 +182,7 @@ def main():
     print(f"wall time, first run: nsupdate loop / dns_record batch = {theirs_first / ours_first:.1f}x")
     print(f"wall time, converged: nsupdate loop / dns_record batch = {theirs_again / ours_again:.1f}x")
     print(f"UPDATE messages, first run: {rows[1][1][1]} (nsupdate: probes + writes) vs {rows[0][1][1]} (dns_record)")
+    print_reads(n, reads)
 
 
 def bind_version():

@@ -5,6 +5,8 @@
 #   pptv-dcos/app:bookworm      the base plus Python 3, for the lab's test apps (HTTP servers)
 #   pptv-dcos/redis:bookworm    the base plus redis-server, for the lab's environments
 #   pptv-dcos/bind:bookworm     the base plus bind9, an environment's own DNS (roles/dns_server)
+#   pptv-dcos/molecule:bookworm the systemd image plus the platform roles' Debian packages, for the
+#                               roles' Molecule scenarios (lab/images/molecule, docs/molecule.md)
 # There is no container registry, so nothing can be pulled; both are cached by tag and by a
 # hash of their inputs, so a second run costs a couple of seconds.
 set -euo pipefail
@@ -18,6 +20,7 @@ SYSTEMD_IMAGE=${PPTV_SYSTEMD_IMAGE:-pptv-dcos/systemd:bookworm}
 APP_IMAGE=${PPTV_APP_IMAGE:-pptv-dcos/app:bookworm}
 REDIS_IMAGE=${PPTV_REDIS_IMAGE:-pptv-dcos/redis:bookworm}
 BIND_IMAGE=${PPTV_BIND_IMAGE:-pptv-dcos/bind:bookworm}
+MOLECULE_IMAGE=${PPTV_MOLECULE_IMAGE:-pptv-dcos/molecule:bookworm}
 MIRROR=${PPTV_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 image_label() {  # image, label -> value or empty
@@ -42,14 +45,14 @@ build_base() {
         --change 'CMD ["/bin/bash"]' --change 'LABEL org.pptv.dcos.image=base' - "$BASE_IMAGE" >/dev/null
 }
 
-build_from_base() {  # image, context directory under lab/images, log name
-    local image=$1 context="$root/lab/images/$2" digest
-    digest=$( (cat "$context"/*; docker image inspect -f '{{.Id}}' "$BASE_IMAGE") | sha256sum | cut -c1-16)
+build_from_base() {  # image, context directory under lab/images[, parent image, build-arg name]
+    local image=$1 context="$root/lab/images/$2" parent=${3:-$BASE_IMAGE} arg=${4:-BASE} digest
+    digest=$( (cat "$context"/*; docker image inspect -f '{{.Id}}' "$parent") | sha256sum | cut -c1-16)
     if [ "$(image_label "$image" org.pptv.dcos.inputs)" = "$digest" ]; then
         return 0
     fi
     log "building $image"
-    docker build -q --build-arg "BASE=$BASE_IMAGE" --label "org.pptv.dcos.inputs=$digest" \
+    docker build -q --build-arg "$arg=$parent" --label "org.pptv.dcos.inputs=$digest" \
         -t "$image" "$context" >"$STATE_DIR/$2-image.log" 2>&1 \
         || die "building $image failed; see $STATE_DIR/$2-image.log"
 }
@@ -60,3 +63,6 @@ build_from_base "$SYSTEMD_IMAGE" systemd
 build_from_base "$APP_IMAGE" app
 build_from_base "$REDIS_IMAGE" redis
 build_from_base "$BIND_IMAGE" bind
+# About three minutes the first time (apt downloads); cached by the hash of its Dockerfile and of
+# the systemd image it starts from.
+build_from_base "$MOLECULE_IMAGE" molecule "$SYSTEMD_IMAGE" SYSTEMD

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # make setup: everything the lab, the demo and the tests need on a Debian 12 host.
 # Idempotent, and quick when already done: each step checks before it acts.
-#   1. host packages (only the missing ones are installed)
-#   2. the Docker engine, started when not running
-#   3. .venv with the pinned requirements (rebuilt when a requirements file changes)
-#   4. the base and systemd images (scripts/images.sh, cached)
+#   packages  host packages (only the missing ones are installed)        root
+#   docker    the Docker engine, started when not running                root
+#   venv      .venv with the pinned requirements (rebuilt when a         any user
+#             requirements file changes)
+#   images    the base and systemd images (scripts/images.sh, cached)    root
+# Usage: setup.sh [STEP...]; no step means all four, in that order. `make venv` runs the venv
+# step alone: it is all that `make lint`, `make units` and `make sanity` need.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -18,10 +21,14 @@ HOST_PACKAGES=(
     bind9 bind9-utils bind9-dnsutils         # dns_record tests, environment DNS
     nginx-light                              # nginx_upstream tests, the gateway
     zookeeperd                               # ip_pool's ZooKeeper backend
+    shellcheck                               # ansible-test sanity's shellcheck test (skipped without it)
 )
 
+ALL_STEPS=(packages docker venv images)
+
 check_host() {
-    [ "$(id -u)" = 0 ] || die "make setup installs Debian packages and runs dockerd: run it as root (sudo make setup)."
+    [ "$(id -u)" = 0 ] || die "make setup installs Debian packages and runs dockerd: run it as root (sudo make setup). \
+make lint, make units and make sanity need only .venv: make venv (no root)."
     [ -r /etc/os-release ] || die "cannot read /etc/os-release: this needs Debian 12 (bookworm)."
     # shellcheck disable=SC1091
     . /etc/os-release
@@ -69,23 +76,47 @@ start_docker() {
 }
 
 make_venv() {
-    local stamp="$root/.venv/.requirements.sha256" want
+    local venv="$root/.venv" stamp="$root/.venv/.requirements.sha256" want
     want=$(cat "$root/requirements.txt" "$root/requirements-dev.txt" | sha256sum | cut -d' ' -f1)
-    if [ -x "$root/.venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
         return 0
     fi
-    command -v python3 >/dev/null || die "python3 is missing: apt-get install python3 python3-venv"
+    command -v python3 >/dev/null \
+        || die "python3 is missing: install python3 and python3-venv (as root: apt-get install python3 python3-venv)"
+    # .venv may be a symlink to a shared one: what must be writable is where it points.
+    local target writable
+    target=$(readlink -f "$venv")
+    if [ -e "$target" ]; then writable=$target; else writable=$(dirname "$target"); fi
+    [ -w "$writable" ] \
+        || die "$venv is missing or out of date, and $(id -un) cannot write $writable: run make venv as its owner."
     log "creating .venv with the pinned requirements (about a minute)"
-    python3 -m venv "$root/.venv" || die "python3 -m venv failed: apt-get install python3-venv"
-    "$root/.venv/bin/pip" install -q --disable-pip-version-check -r "$root/requirements-dev.txt" \
+    python3 -m venv "$venv" \
+        || die "python3 -m venv failed: install python3-venv (as root: apt-get install python3-venv)"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/requirements-dev.txt" \
         >"$STATE_DIR/pip.log" 2>&1 || die "pip install failed; see $STATE_DIR/pip.log"
     echo "$want" >"$stamp"
 }
 
-mkdir -p "$STATE_DIR"
-check_host
-install_packages
-start_docker
-make_venv
-"$here/images.sh"
-log "setup is complete"
+run_step() {
+    case $1 in
+        packages) check_host && install_packages ;;
+        docker) check_host && start_docker ;;
+        venv) make_venv ;;
+        images) check_host && "$here/images.sh" ;;
+        *) die "unknown setup step '$1': the steps are ${ALL_STEPS[*]}" ;;
+    esac
+}
+
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=("${ALL_STEPS[@]}")
+for step in "${steps[@]}"; do
+    case " ${ALL_STEPS[*]} " in
+        *" $step "*) ;;
+        *) die "unknown setup step '$step': the steps are ${ALL_STEPS[*]}" ;;
+    esac
+done
+mkdir -p "$STATE_DIR" || die "cannot create $STATE_DIR: set PPTV_STATE_DIR to a directory you can write"
+for step in "${steps[@]}"; do
+    run_step "$step"
+done
+if [ ${#steps[@]} -eq ${#ALL_STEPS[@]} ]; then log "setup is complete"; else log "setup: ${steps[*]} done"; fi

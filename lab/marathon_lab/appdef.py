@@ -11,10 +11,13 @@ and never echoed.
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import re
 
 from .errors import ValidationFailed
+
+LOG = logging.getLogger("marathon_lab.appdef")
 
 PATH_ID_RE = re.compile(
     r"^(\/?((\.\.)|(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9]))?($|\/))+$"
@@ -106,6 +109,95 @@ DEFAULTS = {
     "secrets": {},
     "role": "*",
 }
+
+READINESS_DEFAULTS = {
+    "name": "readinessCheck",
+    "protocol": "HTTP",
+    "path": "/",
+    "portName": "http-api",
+    "intervalSeconds": 30,
+    "timeoutSeconds": 10,
+    "httpStatusCodesForReady": [200],
+    "preserveLastResponse": False,
+}
+
+# The properties Marathon 1.11's RAML declares (types/app.raml, appContainer.raml, network.raml,
+# healthCheck.raml, readinessCheck.raml). Marathon reads a body into the generated RAML types,
+# whose readers look up the declared properties only: anything else is dropped, never stored and
+# never echoed (RAML object types allow additional properties unless they say otherwise, and these
+# do not). A spec is (declared names, {name: nested spec}); a list spec is ("[]", item spec).
+_MAPPING = (
+    {"containerPort", "hostPort", "labels", "name", "protocol", "servicePort", "networkNames"},
+    {},
+)
+_KNOWN = (
+    {
+        "id", "acceptedResourceRoles", "args", "backoffFactor", "backoffSeconds", "cmd", "constraints",
+        "container", "cpus", "dependencies", "disk", "env", "executor", "executorResources", "fetch",
+        "healthChecks", "check", "instances", "labels", "maxLaunchDelaySeconds", "mem", "gpus", "ipAddress",
+        "networks", "ports", "portDefinitions", "readinessChecks", "residency", "resourceLimits",
+        "requirePorts", "secrets", "taskKillGracePeriodSeconds", "upgradeStrategy", "uris", "user", "version",
+        "versionInfo", "killSelection", "unreachableStrategy", "tty", "role",
+    },
+    {
+        "container": (
+            {"type", "docker", "linuxInfo", "volumes", "portMappings"},
+            {
+                "docker": (
+                    {"credential", "pullConfig", "forcePullImage", "image", "network", "parameters",
+                     "portMappings", "privileged"},
+                    {"portMappings": ("[]", _MAPPING), "parameters": ("[]", ({"key", "value"}, {}))},
+                ),
+                "portMappings": ("[]", _MAPPING),
+            },
+        ),
+        "portDefinitions": ("[]", ({"port", "labels", "name", "protocol"}, {})),
+        "networks": ("[]", ({"name", "mode", "labels"}, {})),
+        "ipAddress": ({"discovery", "groups", "labels", "networkName"}, {}),
+        "healthChecks": (
+            "[]",
+            (
+                {"command", "gracePeriodSeconds", "ignoreHttp1xx", "intervalSeconds", "maxConsecutiveFailures",
+                 "path", "port", "portIndex", "protocol", "ipProtocol", "timeoutSeconds", "delaySeconds"},
+                {},
+            ),
+        ),
+        "readinessChecks": ("[]", (set(READINESS_DEFAULTS), {})),
+        "upgradeStrategy": ({"maximumOverCapacity", "minimumHealthCapacity"}, {}),
+        "residency": ({"relaunchEscalationTimeoutSeconds", "taskLostBehavior"}, {}),
+    },
+)  # fmt: skip
+
+
+def _drop_unknown(value, spec, path, dropped):
+    """Remove, in place, what ``spec`` does not declare; record the JSON paths of what went."""
+    if spec[0] == "[]":
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                _drop_unknown(item, spec[1], f"{path}({index})", dropped)
+        return
+    if not isinstance(value, dict):
+        return
+    names, nested = spec
+    for key in sorted(set(value) - names):
+        dropped.append(f"{path}/{key}")
+        del value[key]
+    for key, sub in nested.items():
+        if key in value:
+            _drop_unknown(value[key], sub, f"{path}/{key}", dropped)
+
+
+def known_fields(body):
+    """``body`` without the fields Marathon 1.11 does not declare (a copy), as Marathon reads it."""
+    if not isinstance(body, dict):
+        return body
+    data = copy.deepcopy(body)
+    dropped = []
+    _drop_unknown(data, _KNOWN, "", dropped)
+    if dropped:
+        LOG.warning("dropped fields Marathon does not know (app %s): %s", body.get("id"), ", ".join(dropped))
+    return data
+
 
 HEALTH_DEFAULTS = {
     "gracePeriodSeconds": 300,
@@ -208,7 +300,8 @@ class _Normaliser:
     """One pass over an app body; ``details`` collects every 422 problem before failing."""
 
     def __init__(self, body, service_ports):
-        self.app = {k: copy.deepcopy(v) for k, v in body.items() if k not in _RUNTIME_FIELDS and v is not None}
+        body = known_fields({k: v for k, v in body.items() if k not in _RUNTIME_FIELDS})
+        self.app = {k: v for k, v in body.items() if v is not None}
         self.service_ports = service_ports
         self.details = []
         self.legacy_networks = _legacy_network(self.app.get("container"), self.app)
@@ -227,6 +320,7 @@ class _Normaliser:
             self.app["fetch"] = [{"uri": u, "extract": True, "executable": False, "cache": False} for u in uris]
         self.scalars()
         self.health_checks()
+        self.readiness_checks()
         parent = self.app.get("id", "/").rsplit("/", 1)[0] or "/"
         self.app["dependencies"] = [
             canonical_id(d, parent) for d in self.app.get("dependencies") or [] if isinstance(d, str)
@@ -447,6 +541,52 @@ class _Normaliser:
             check.setdefault("ignoreHttp1xx", False)
         if protocol.startswith("MESOS"):
             check.setdefault("ipProtocol", "IPv4")
+
+    def readiness_checks(self):
+        """One readiness check at most; its ``portName`` names a port of the app (AppValidation)."""
+        app = self.app
+        raw_checks = app.get("readinessChecks") or []
+        if len(raw_checks) > 1:
+            self.err("/readinessChecks", "Only one readinessCheck is supported")
+        if self.host_mode:
+            ports = app.get("portDefinitions") or []
+        else:
+            ports = (app.get("container") or {}).get("portMappings") or []
+        names = [p.get("name") for p in ports if isinstance(p, dict)]
+        checks = []
+        for index, raw in enumerate(raw_checks):
+            path = f"/readinessChecks({index})"
+            if not isinstance(raw, dict):
+                self.err(path, "error.expected.jsobject")
+                continue
+            check = dict(copy.deepcopy(READINESS_DEFAULTS), **raw)
+            self.readiness_check(path, check)
+            if check["portName"] not in names:
+                self.err(path, f"ReadinessCheck portName {check['portName']!r} is not the name of a port of the app")
+            checks.append(check)
+        app["readinessChecks"] = checks
+
+    def readiness_check(self, path, check):
+        if check["protocol"] not in ("HTTP", "HTTPS"):
+            self.err(f"{path}/protocol", "error.expected.validenumvalue")
+        numbers_ok = True
+        for key, minimum in (("intervalSeconds", 0), ("timeoutSeconds", 1)):
+            if not _type_ok(check[key], int):
+                self.err(f"{path}/{key}", "error.expected.jsnumber")
+                numbers_ok = False
+            elif check[key] < minimum:
+                self.err(f"{path}/{key}", f"got {check[key]}, expected {minimum} or more")
+            else:
+                check[key] = int(check[key])
+        if numbers_ok and check["timeoutSeconds"] >= check["intervalSeconds"]:
+            self.err(path, "timeoutSeconds must be smaller than intervalSeconds")
+        codes = check["httpStatusCodesForReady"]
+        if not isinstance(codes, list) or not codes or not all(_type_ok(c, int) and 100 <= c <= 999 for c in codes):
+            self.err(f"{path}/httpStatusCodesForReady", "must be a non-empty list of HTTP status codes (100..999)")
+        elif len(set(codes)) != len(codes):
+            self.err(f"{path}/httpStatusCodesForReady", "must not contain duplicates")
+        if not isinstance(check["preserveLastResponse"], bool):
+            self.err(f"{path}/preserveLastResponse", "error.expected.jsboolean")
 
 
 def normalise(body, service_ports=None):

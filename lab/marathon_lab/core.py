@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -87,9 +88,12 @@ def instance_prefix(app_id):
 class Lab:
     """All of Marathon's state for one lab instance."""
 
-    def __init__(self, config, driver):
+    def __init__(self, config, driver, rng=None):
         self.config = config
         self.driver = driver
+        # Host ports start from a random point of the range, as Marathon's PortsMatcher does;
+        # tests may inject a seeded or scripted generator (``randrange`` is all it needs).
+        self.rng = rng if rng is not None else random.Random()  # noqa: S311 # nosec - not for security
         self.lock = threading.RLock()
         self.events = EventBus(config.event_stream_max_outstanding)
         self.apps = {}
@@ -384,7 +388,7 @@ class Lab:
             return False
         live = self._live(app_id)
         new = [t for t in live if self._is_current(t, app)]
-        return len(new) == len(live) == app["instances"] and all(self.task_healthy(t, app) for t in new)
+        return len(new) == len(live) == app["instances"] and all(self.task_available(t, app) for t in new)
 
     def _stop_done(self, app_id):
         if self.app_tasks(app_id) or app_id in self.apps:
@@ -434,7 +438,8 @@ class Lab:
         with self.lock:
             old = self.apps.get(app_id)
             if "version" in body:
-                others = set(body) - {"version", "id"}
+                # Fields Marathon does not know are dropped before the check, as its reader does.
+                others = set(appdef.known_fields(body)) - {"version", "id"}
                 if others:
                     raise ValidationFailed(
                         [{"path": "/", "errors": ["The 'version' field may only be combined with the 'id' field."]}]
@@ -608,6 +613,32 @@ class Lab:
     def _is_current(self, task, app):
         return task.get("configVersion") == app["versionInfo"]["lastConfigChangeAt"]
 
+    is_current = _is_current
+
+    @staticmethod
+    def is_host_mode(app):
+        return (app.get("networks") or [{}])[0].get("mode") == "host"
+
+    @staticmethod
+    def task_ready(task, app):
+        """Readiness: only apps with ``readinessChecks`` wait for it (and only in deployments)."""
+        return not app.get("readinessChecks") or bool(task.get("ready"))
+
+    def task_available(self, task, app):
+        """Healthy and ready: what a deployment step waits for in each new task."""
+        return self.task_healthy(task, app) and self.task_ready(task, app)
+
+    def readiness_results(self, app_id):
+        """``readinessCheckResults`` of the app's running deployment step (none without one)."""
+        app = self.apps.get(app_id)
+        if app is None or not app.get("readinessChecks") or self.active_action(app_id) is None:
+            return []
+        results = []
+        for task in sorted(self.app_tasks(app_id), key=lambda t: t.get("stagedAt") or ""):
+            if self._is_current(task, app) and task["state"] not in TERMINAL:
+                results.extend(copy.deepcopy(task.get("readinessCheckResults") or []))
+        return results
+
     def _live(self, app_id):
         return [t for t in self.app_tasks(app_id) if t["state"] not in TERMINAL and not t.get("killing")]
 
@@ -666,7 +697,7 @@ class Lab:
         if "lastTaskFailure" in embed and app["id"] in self.last_failures:
             data["lastTaskFailure"] = copy.deepcopy(self.last_failures[app["id"]])
         if "readiness" in embed:
-            data["readinessCheckResults"] = []
+            data["readinessCheckResults"] = self.readiness_results(app["id"])
         if "deployments" in embed:
             data["deployments"] = [{"id": d["id"]} for d in self.deployments_for(app["id"])]
         if "counts" in embed or "taskStats" in embed:
@@ -677,7 +708,7 @@ class Lab:
         current = []
         if plan["currentStep"] > 0:
             for action in plan["steps"][plan["currentStep"] - 1]["actions"]:
-                current.append(dict(action, readinessCheckResults=[]))
+                current.append(dict(action, readinessCheckResults=self.readiness_results(action["app"])))
         return {
             "id": plan["id"],
             "version": plan["version"],
@@ -727,6 +758,7 @@ class Lab:
         for app, task in launches:
             self.pool.submit(self._launch_worker, app, task)
         self.health.run_due()
+        self.health.run_readiness_due()
         with self.lock:
             now = time.time()
             due = [cid for when, cid in self.removals if when <= now]
@@ -893,7 +925,10 @@ class Lab:
                 max_c = appdef.max_capacity(app)
                 if min_h == max_c and max_c <= len(tasks):
                     max_c += 1
-                healthy = sum(1 for t in tasks if self.task_healthy(t, app))
+                # A new task counts once it is healthy and ready (readiness checks), as Marathon's
+                # task replacement waits for both before it kills an old one.
+                healthy = sum(1 for t in old if self.task_healthy(t, app))
+                healthy += sum(1 for t in new if self.task_available(t, app))
                 # Kill old tasks while enough healthy ones remain (unhealthy old ones first).
                 for task in sorted(old, key=lambda t: (self.task_healthy(t, app), t.get("stagedAt") or "")):
                     is_healthy = self.task_healthy(task, app)
@@ -923,15 +958,26 @@ class Lab:
         return launches, kills
 
     def _host_ports(self, count):
+        """``count`` free host ports, the way Marathon takes them from an offer.
+
+        Marathon's PortsMatcher walks the offered ranges from a random port and wraps around at
+        the end, so a port just freed by a killed task is rarely the next one handed out (the
+        lowest free port would be, and routes of old and new tasks would mix under churn).
+        """
+        low, high = self.config.host_port_min, self.config.host_port_max
+        if count <= 0 or high < low:
+            return []
         used = set()
         for task in self.tasks.values():
             used.update(task.get("ports") or [])
+        start = self.rng.randrange(low, high + 1)
         result = []
-        for port in range(self.config.host_port_min, self.config.host_port_max + 1):
-            if len(result) == count:
-                break
+        for offset in range(high - low + 1):
+            port = low + (start - low + offset) % (high - low + 1)
             if port not in used and _port_free(port):
                 result.append(port)
+                if len(result) == count:
+                    break
         return result
 
     def _new_task(self, app):

@@ -20,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from .util import parse_ts, timestamp
 
+READINESS_BODY_LIMIT = 64 * 1024
+
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
@@ -43,6 +45,28 @@ def probe_http(url, timeout, ignore_1xx=False, insecure_tls=True):
     return False, f"{status}"
 
 
+def probe_readiness(url, timeout, keep_body=False, insecure_tls=True):
+    """(status or None, lastResponse or None). Redirects are answers, not followed (like Marathon)."""
+    context = ssl._create_unverified_context() if insecure_tls else None  # noqa: S323 # nosec - probes self-signed tasks
+    opener = urllib.request.build_opener(_NoRedirect(), urllib.request.HTTPSHandler(context=context))
+    try:
+        with opener.open(url, timeout=timeout) as response:
+            status, headers, body = response.status, response.headers, response.read(READINESS_BODY_LIMIT)
+    except urllib.error.HTTPError as exc:
+        status, headers = exc.code, exc.headers
+        body = exc.read(READINESS_BODY_LIMIT) if keep_body else b""
+    except (OSError, ValueError):
+        return None, None
+    last = None
+    if keep_body:
+        last = {
+            "status": status,
+            "contentType": headers.get("Content-Type") or "",
+            "body": body.decode("utf-8", "replace"),
+        }
+    return status, last
+
+
 def probe_tcp(address, port, timeout):
     try:
         with socket.create_connection((address, port), timeout=timeout):
@@ -58,11 +82,13 @@ class HealthChecker:
         self.lab = lab
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lab-health")
         self.state = {}  # task id -> [per-check dict(next, running, alive, ...)]
+        self.readiness = {}  # task id -> dict(next, running) of its readiness check
         self.lock = threading.Lock()
 
     def forget(self, task_id):
         with self.lock:
             self.state.pop(task_id, None)
+            self.readiness.pop(task_id, None)
 
     def target(self, app, task, check):
         """(address, port) the check probes."""
@@ -111,6 +137,73 @@ class HealthChecker:
                         due.append((dict(app), dict(task), index, check))
         for app, task, index, check in due:
             self.pool.submit(self._run_one, app, task, index, check)
+
+    # ------------------------------------------------------------ readiness checks
+    def run_readiness_due(self):
+        """Probe the readiness of new tasks while a deployment step of their app runs.
+
+        As Marathon's ReadinessBehavior: a task is checked once it runs (once it is healthy, when
+        the app has health checks), every ``intervalSeconds``, until the check reports ready.
+        """
+        now = time.time()
+        due = []
+        lab = self.lab
+        with lab.lock:
+            for task in list(lab.tasks.values()):
+                app = lab.apps.get(task["appId"])
+                if app is None or not app.get("readinessChecks") or task.get("ready") or task.get("killing"):
+                    continue
+                if lab.active_action(app["id"]) not in ("ScaleApplication", "RestartApplication"):
+                    continue
+                if not lab.is_current(task, app) or not lab.task_healthy(task, app):
+                    continue
+                check = app["readinessChecks"][0]
+                with self.lock:
+                    entry = self.readiness.setdefault(task["id"], {"next": now, "running": False})
+                    if entry["running"] or entry["next"] > now:
+                        continue
+                    entry["running"] = True
+                    entry["next"] = now + float(check["intervalSeconds"])
+                due.append((dict(app), dict(task), check))
+        for app, task, check in due:
+            self.pool.submit(self._ready_one, app, task, check)
+
+    def readiness_url(self, app, task, check):
+        if self.lab.is_host_mode(app):
+            names = [d.get("name") for d in app.get("portDefinitions") or []]
+        else:
+            names = [m.get("name") for m in (app.get("container") or {}).get("portMappings") or []]
+        index = names.index(check["portName"]) if check["portName"] in names else 0
+        address, port = self.target(app, task, {"portIndex": index})
+        scheme = "https" if check["protocol"] == "HTTPS" else "http"
+        host = f"[{address}]" if ":" in address else address
+        return f"{scheme}://{host}:{port}{check.get('path') or '/'}"
+
+    def _ready_one(self, app, task, check):
+        try:
+            status, last = probe_readiness(
+                self.readiness_url(app, task, check),
+                float(check["timeoutSeconds"]),
+                keep_body=bool(check.get("preserveLastResponse")),
+            )
+        except Exception:  # pylint: disable=broad-except
+            status, last = None, None
+        ready = status is not None and status in check["httpStatusCodesForReady"]
+        with self.lab.lock:
+            with self.lock:
+                entry = self.readiness.get(task["id"])
+                if entry is not None:
+                    entry["running"] = False
+            live = self.lab.tasks.get(task["id"])
+            if live is None or live.get("killing"):
+                return
+            result = {"name": check["name"], "taskId": live["id"], "ready": ready}
+            if last is not None:
+                result["lastResponse"] = last
+            live["readinessCheckResults"] = [result]
+            if ready:
+                live["ready"] = True
+            self.lab.dirty = True
 
     def _probe(self, app, task, check):
         protocol = check["protocol"]

@@ -26,6 +26,20 @@ MARATHON_VERSION = "1.11.24"
 JSON_TYPE = "application/json; charset=utf-8"
 
 READ_METHODS = ("GET", "HEAD")
+# What Marathon answers on /v2/events without the right Accept header (events.raml, 405 example).
+EVENTS_405_PAGE = """<html>
+<head>
+<meta http-equiv="Content-Type" content="text/html;charset=ISO-8859-1"/>
+<title>Error 405 </title>
+</head>
+<body>
+<h2>HTTP ERROR: 405</h2>
+<p>Problem accessing /v2/events. Reason:
+<pre>    HTTP method GET is not supported by this URL</pre></p>
+<hr /><a href="http://eclipse.org/jetty">Powered by Jetty:// 9.3.z-SNAPSHOT</a><hr/>
+</body>
+</html>
+"""
 
 
 def _bool(query, name, default):
@@ -562,9 +576,13 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, {"tasks": killed})
 
     def _events(self, query):
+        # Marathon's servlet is Jetty's EventSourceServlet: it streams only when one Accept header
+        # field *equals* "text/event-stream" (String.equals, per field, no media-range parsing), so
+        # parameters, lists and q-values all fall through to HttpServlet.doGet: 405, an HTML page.
         accepts = [v.strip() for v in self.headers.get_all("Accept") or []]
         if "text/event-stream" not in accepts:
-            raise ApiError(405, "HTTP method GET is not supported by this URL")
+            self._send(405, EVENTS_405_PAGE, content_type="text/html;charset=ISO-8859-1")
+            return
         types = [v for v in query.get("event_type", []) if v]
         lab = self.lab
         subscriber = lab.events.subscribe(types)

@@ -16,6 +16,8 @@ options:
     description:
       - The Docker engine API to talk to, for example V(unix:///var/run/docker.sock) or V(tcp://10.0.0.5:2376).
       - When not given, the E(DOCKER_HOST) environment variable is used, then V(unix:///var/run/docker.sock).
+      - One of V(unix:///path/to/socket), V(tcp://host:port), V(http://host:port), V(https://host:port) or
+        V(ssh://[user@]host); anything else (from the option or from E(DOCKER_HOST)) fails naming it.
     type: str
     default: unix:///var/run/docker.sock
     aliases: [docker_url]
@@ -45,11 +47,11 @@ options:
     type: path
     aliases: [tls_client_key, key_path]
   timeout:
-    description: Seconds to wait for an answer of the engine.
+    description: Seconds to wait for an answer of the engine (more than 0).
     type: int
     default: 60
   api_version:
-    description: Docker API version to speak, or V(auto) to take the engine's.
+    description: Docker API version to speak (V(MAJOR.MINOR), like V(1.43)), or V(auto) to take the engine's.
     type: str
     default: auto
     aliases: [docker_api_version]

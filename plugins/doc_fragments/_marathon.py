@@ -17,6 +17,8 @@ options:
       - A URL that cannot be reached, answers 502/503 (a standby without a leader) or times out is
         skipped for the next one; redirects to the leader are followed.
       - When not given, the E(MARATHON_URL) environment variable is used (several URLs separated by commas).
+      - A URL with credentials inside (V(https://user:pw@host)) is refused; give them as O(username) and
+        O(password), which are never logged.
     type: list
     elements: str
     aliases: [marathon_url]
@@ -57,7 +59,7 @@ options:
     type: path
   timeout:
     description:
-      - Seconds to wait for each HTTP answer.
+      - Seconds to wait for each HTTP answer (more than 0).
     type: float
     default: 10
 """
@@ -68,6 +70,7 @@ options:
   url:
     description:
       - One or more base URLs of Marathon, tried in order (a list, or one string of comma-separated URLs).
+      - A URL with credentials inside (V(https://user:pw@host)) is refused; use O(username) and O(password).
     type: list
     elements: str
     env:
@@ -96,7 +99,7 @@ options:
     vars:
       - name: marathon_token
   validate_certs:
-    description: Verify the TLS certificate of an V(https://) URL.
+    description: Verify the TLS certificate of an V(https://) URL. A value that is not a boolean fails.
     type: bool
     default: true
   ca_path:
@@ -109,7 +112,7 @@ options:
     description: The PEM private key of O(client_cert).
     type: path
   timeout:
-    description: Seconds to wait for each HTTP answer.
+    description: Seconds to wait for each HTTP answer (more than 0).
     type: float
     default: 10
 """

@@ -13,6 +13,11 @@ description:
   - Returns the address each given Marathon app ID holds in a pool kept by M(pptv.dcos.ip_pool).
   - Fails when an app holds no address, unless O(allocate=true).
   - Runs on the controller, so with the V(file) backend O(path) is a file of the controller.
+  - Takes the store options (O(backend), O(path), O(zk_hosts), ...) and their environment variables
+    exactly as M(pptv.dcos.ip_pool) does, so that both open the same pool.
+extends_documentation_fragment:
+  - pptv.dcos._ip_pool_store
+  - pptv.dcos._ip_pool_store.env
 options:
   _terms:
     description: Marathon app IDs (V(/web) or V(web)).
@@ -20,7 +25,7 @@ options:
     type: list
     elements: str
   pool:
-    description: Name of the pool.
+    description: Name of the pool (matched in full, as by M(pptv.dcos.ip_pool)).
     type: str
     required: true
   allocate:
@@ -29,45 +34,17 @@ options:
         O(pptv.dcos.ip_pool#module:state=allocated) does.
       - Lookups are evaluated even in check mode, so this writes even then; prefer the module in playbooks
         that must honour check mode.
-    type: bool
+      - A boolean (V(true), V(false), V(yes), V(no), ...); any other value fails the lookup (Ansible's
+        own conversion would read it as V(false), hence the type C(raw)).
+    type: raw
     default: false
   details:
     description:
       - Return a dictionary per app (C(app_id), C(ip), C(prefix), C(subnet), C(gateway), C(pool))
         instead of the address alone.
-    type: bool
+      - A boolean; any other value fails the lookup.
+    type: raw
     default: false
-  backend:
-    description: Where the pool is kept.
-    type: str
-    choices: [file, zookeeper]
-    default: file
-    env:
-      - name: PPTV_DCOS_IP_POOL_BACKEND
-  path:
-    description: The state file of the V(file) backend.
-    type: path
-    default: /var/lib/pptv-dcos/ip_pool.json
-    env:
-      - name: PPTV_DCOS_IP_POOL_PATH
-  lock_timeout:
-    description: Seconds to wait for the lock of the V(file) backend.
-    type: int
-    default: 60
-  zk_hosts:
-    description: ZooKeeper connection string of the V(zookeeper) backend.
-    type: str
-    default: 127.0.0.1:2181
-    env:
-      - name: PPTV_DCOS_ZK_HOSTS
-  zk_root:
-    description: ZooKeeper path under which the pools are kept.
-    type: str
-    default: /pptv-dcos/ip_pool
-  zk_timeout:
-    description: Seconds to wait for ZooKeeper.
-    type: float
-    default: 10
 requirements:
   - netaddr
   - kazoo (for O(backend=zookeeper))
@@ -95,10 +72,12 @@ _raw:
 from ansible.errors import AnsibleError  # noqa: E402
 from ansible.plugins.lookup import LookupBase  # noqa: E402
 
+from ansible_collections.pptv.dcos.plugins.module_utils import _validate  # noqa: E402
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError  # noqa: E402
 from ansible_collections.pptv.dcos.plugins.module_utils._ippool import (  # noqa: E402
     HAS_KAZOO,
     HAS_NETADDR,
+    STORE_OPTIONS_SPEC,
     IpPoolManager,
     open_store,
 )
@@ -109,23 +88,20 @@ class LookupModule(LookupBase):
         self.set_options(var_options=variables, direct=kwargs)
         if not HAS_NETADDR:
             raise AnsibleError("the ip_pool lookup needs the netaddr Python library on the controller")
-        params = {
-            name: self.get_option(name)
-            for name in ("pool", "backend", "path", "lock_timeout", "zk_hosts", "zk_root", "zk_timeout")
-        }
+        params = {name: self.get_option(name) for name in ("pool", *STORE_OPTIONS_SPEC)}
         if params["backend"] == "zookeeper" and not HAS_KAZOO:
             raise AnsibleError("the ip_pool lookup needs the kazoo Python library for backend=zookeeper")
         store = None
         try:
+            allocate = _validate.boolean(self.get_option("allocate"), "allocate")
+            details = _validate.boolean(self.get_option("details"), "details")
             store = open_store(params)
-            entries = IpPoolManager(store, params).lookup(
-                [str(term) for term in terms], allocate=self.get_option("allocate")
-            )
+            entries = IpPoolManager(store, params).lookup([str(term) for term in terms], allocate=allocate)
         except DcosError as exc:
             raise AnsibleError(f"ip_pool lookup: {exc.msg}") from exc
         finally:
             if store is not None:
                 store.close()
-        if self.get_option("details"):
+        if details:
             return entries
         return [entry["ip"] for entry in entries]

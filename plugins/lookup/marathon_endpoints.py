@@ -24,10 +24,14 @@ options:
   healthy_only:
     description:
       - Only tasks whose health checks all pass (apps without health checks count every running task).
+      - A value that is not a boolean (V(banana)) fails.
     type: bool
     default: true
   port_index:
-    description: Which of the app's ports to give (the first is V(0)).
+    description:
+      - Which of the app's ports to give (the first is V(0)).
+      - An index the app does not have (negative, or past its last port) fails; an app without any
+        port gives bare addresses for V(0). A task that has no such port yet is left out.
     type: int
     default: 0
   address:
@@ -65,30 +69,45 @@ _raw:
 from ansible.errors import AnsibleError
 from ansible.plugins.lookup import LookupBase
 
+from ansible_collections.pptv.dcos.plugins.module_utils import _validate
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 from ansible_collections.pptv.dcos.plugins.module_utils._marathon_app import app_endpoints, normalize_app_id
 from ansible_collections.pptv.dcos.plugins.module_utils._marathon_client import MarathonClient
 
+_CONNECTION_OPTIONS = (
+    "url",
+    "username",
+    "password",
+    "token",
+    "validate_certs",
+    "ca_path",
+    "client_cert",
+    "client_key",
+    "timeout",
+)
+# Ansible reads a lookup's bool options leniently ('banana' becomes false) and its int options
+# from bools (true becomes 1): check what was written before it converts.
+_BOOLEAN_OPTIONS = ("healthy_only", "validate_certs")
+
+
+def check_given(options):
+    """Strict checks of the options as written in the lookup call (before Ansible converts them)."""
+    for name in _BOOLEAN_OPTIONS:
+        if options.get(name) is not None:
+            _validate.boolean(options[name], name)
+    if options.get("port_index") is not None:
+        _validate.integer(options["port_index"], "port_index", minimum=0)
+
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
-        self.set_options(var_options=variables, direct=kwargs)
-        params = {
-            name: self.get_option(name)
-            for name in (
-                "url",
-                "username",
-                "password",
-                "token",
-                "validate_certs",
-                "ca_path",
-                "client_cert",
-                "client_key",
-                "timeout",
-            )
-        }
         endpoints = []
         try:
+            check_given(kwargs)
+            self.set_options(var_options=variables, direct=kwargs)
+            params = {name: self.get_option(name) for name in _CONNECTION_OPTIONS}
+            healthy_only = _validate.boolean(self.get_option("healthy_only"), "healthy_only")
+            port_index = _validate.integer(self.get_option("port_index"), "port_index", minimum=0)
             client = MarathonClient.from_params(params)
             for term in terms:
                 app_id = normalize_app_id(term, option="app id")
@@ -100,8 +119,8 @@ class LookupModule(LookupBase):
                 endpoints.extend(
                     app_endpoints(
                         app,
-                        healthy_only=self.get_option("healthy_only"),
-                        port_index=self.get_option("port_index"),
+                        healthy_only=healthy_only,
+                        port_index=port_index,
                         address=self.get_option("address"),
                     )
                 )

@@ -72,20 +72,3 @@ class ChangeRecord:
     def failure(self):
         """The ``changed``/``actions`` of a failed run: only what was written before it failed."""
         return {"changed": bool(self.applied), "actions": list(self.applied)}
-
-
-class ChangePlan(ChangeRecord):
-    """Transitional name of :class:`ChangeRecord` with its old method names and an always-present
-    ``diff``; removed once the last module has moved to ``ChangeRecord`` (issue 10)."""
-
-    record = ChangeRecord.difference
-    action = ChangeRecord.step
-
-    @property
-    def actions(self):
-        return self.steps
-
-    def result(self, **extra):
-        result = {"changed": self.changed, "actions": list(self.steps), "diff": self.diff()}
-        result.update(extra)
-        return result

@@ -728,7 +728,7 @@ class Daemon:
         # Not named (a clash between files, say): add the changed upstreams one at a time to the
         # ones whose bytes are already on disk (accepted before), validating each, never reloading.
         nginx = self.config["nginx"]
-        changes = {c.name: c for c in _nginx.plan(nginx["conf_dir"], upstreams, purge=True)}
+        changes = {c.name: c for c in _nginx.file_changes(nginx["conf_dir"], upstreams, purge=True)}
         accepted = [u for u in upstreams if not changes[u.name].changed]
         culprits = []
         for upstream in upstreams:

@@ -32,7 +32,9 @@ import binascii
 import re
 import socket
 import traceback
+from contextlib import suppress
 
+from ansible_collections.pptv.dcos.plugins.module_utils import _validate
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 
 try:
@@ -45,15 +47,19 @@ try:
     import dns.rdata
     import dns.rdataclass
     import dns.rdatatype
-    import dns.rdtypes
+    import dns.rdtypes.ANY.TXT
+    import dns.rdtypes.IN.A
+    import dns.rdtypes.IN.AAAA
     import dns.tsig
     import dns.update
+    import dns.xfr
 except ImportError:
     HAS_DNS = False
     DNS_IMPORT_ERROR = traceback.format_exc()
 else:
     HAS_DNS = True
     DNS_IMPORT_ERROR = None
+    _ADDRESS_TYPES = {dns.rdatatype.A: dns.rdtypes.IN.A.A, dns.rdatatype.AAAA: dns.rdtypes.IN.AAAA.AAAA}
 
 TYPES = ("A", "AAAA", "CNAME", "SRV", "TXT", "PTR", "MX", "NS")
 KEY_ALGORITHMS = (
@@ -66,6 +72,15 @@ KEY_ALGORITHMS = (
     "hmac-sha512",
 )
 DEFAULT_TTL = 3600
+MAX_TTL = 2147483647
+# How record sets are read before a write (see read_current): "auto" reads a zone with one AXFR
+# when the batch reads AXFR_MIN_RECORD_SETS or more of its record sets, and falls back to one
+# query per record set when the server refuses the transfer; "axfr" always transfers and fails
+# when refused; "query" never transfers.
+READ_MODES = ("auto", "axfr", "query")
+AXFR_MIN_RECORD_SETS = 16
+# A TXT character-string holds at most 255 bytes (RFC 1035 section 3.3).
+MAX_TXT_STRING = 255
 # Largest UPDATE message we build: a TCP message is at most 65535 bytes; over UDP we stay within
 # the size every path carries without fragmentation (the DNS flag day 2020 figure).
 MAX_TCP_MESSAGE = 65535
@@ -79,6 +94,12 @@ _KEY_FILE_RE = re.compile(
     re.S,
 )
 _KEY_FIELD_RE = re.compile(r'(?P<field>algorithm|secret)\s+"?(?P<value>[^";\s]+)"?\s*;')
+# What a value must not contain: dnspython's zone-file reader ends a value at a newline and drops
+# everything after it or after an unquoted ';' (a comment), so "10.0.0.1; x" and
+# "10.0.0.1\n10.0.0.2" would silently publish 10.0.0.1.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_SIMPLE_TOKEN_RE = re.compile(r"[0-9A-Fa-f:.]+")
+_CONTROL_NAMES = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", "\x00": "a NUL byte"}
 
 
 def require_dns():
@@ -112,8 +133,13 @@ def make_key(name, secret, algorithm="hmac-sha256"):
     require_dns()
     if not name:
         raise DcosError("key_name: required when a key secret is given")
-    if algorithm not in KEY_ALGORITHMS:
-        raise DcosError(f"key_algorithm: {algorithm} is not one of {', '.join(KEY_ALGORITHMS)}")
+    _validate.printable(name, "key_name")
+    known = {known.lower(): known for known in KEY_ALGORITHMS}
+    if not isinstance(algorithm, str) or algorithm.lower() not in known:
+        raise DcosError(f"key_algorithm: {algorithm!r} is not one of {', '.join(KEY_ALGORITHMS)}")
+    algorithm = known[algorithm.lower()]  # BIND's names are case-insensitive (key files may say HMAC-SHA256)
+    if not isinstance(secret, str) or not secret:
+        raise DcosError("key_secret: must be a non-empty base64 string (the secret of a BIND key statement)")
     try:
         raw = base64.b64decode(secret, validate=True)
     except (binascii.Error, ValueError, TypeError):
@@ -123,9 +149,9 @@ def make_key(name, secret, algorithm="hmac-sha256"):
     if algorithm.lower() == "hmac-md5":
         algorithm = "HMAC-MD5.SIG-ALG.REG.INT"
     try:
-        return dns.tsig.Key(name, raw, algorithm)
+        return dns.tsig.Key(dns.name.from_text(name), raw, algorithm)
     except Exception:  # noqa: BLE001 (dnspython raises several types for a bad name or algorithm)
-        raise DcosError(f"key_name: {name!r} is not a valid key name") from None
+        raise DcosError(f"key_name: {name!r} is not a valid key name (a DNS name such as ddns-key)") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,28 +163,47 @@ class DnsConflict(DcosError):
     """The server's record sets changed between our read and our write (a prerequisite failed)."""
 
 
+class ZoneTransferRefused(DcosError):
+    """The server answered an AXFR with an error code (it does not allow this client to transfer)."""
+
+    def __init__(self, zone, rcode):
+        rcode_text = dns.rcode.to_text(rcode)
+        super().__init__(
+            f"zone: the server refused the zone transfer (AXFR) of {zone.to_text()} ({rcode_text}): its "
+            "allow-transfer does not let this key (or address) read the whole zone",
+            dns_rc=int(rcode),
+            dns_rc_str=rcode_text,
+        )
+        self.zone = zone
+        self.rcode = rcode
+
+
 class Client:
     """Sends queries and UPDATEs to the first reachable server, signed with the key when given.
 
     ``servers`` are IP addresses or host names (tried in order on a connection failure or a
-    timeout, never on a DNS answer). ``queries`` and ``updates`` count the messages sent.
+    timeout, never on a DNS answer). ``queries``, ``updates`` and ``transfers`` count the messages
+    sent (a transfer is one AXFR request, whatever the number of messages in its answer).
     """
 
     def __init__(self, servers, port=53, protocol="tcp", timeout=10.0, key=None):
         require_dns()
         if isinstance(servers, str):
             servers = [servers]
-        if not servers:
+        if not isinstance(servers, (list, tuple)) or not servers:
             raise DcosError("server: at least one server is required")
+        for index, server in enumerate(servers):
+            _validate.printable(server, f"server[{index}]")
         if protocol not in ("tcp", "udp"):
-            raise DcosError(f"protocol: {protocol} is not tcp or udp")
+            raise DcosError(f"protocol: {protocol!r} is not tcp or udp")
         self.servers = list(servers)
-        self.port = int(port)
+        self.port = _validate.port(port, "port")
         self.protocol = protocol
-        self.timeout = float(timeout)
+        self.timeout = _validate.timeout(timeout, "timeout")
         self.key = key
         self.queries = 0
         self.updates = 0
+        self.transfers = 0
         self._addresses = None
         self._preferred = 0
 
@@ -183,8 +228,12 @@ class Client:
             self._addresses = addresses
         return self._addresses
 
-    def _send(self, message):
-        """Send ``message`` to the preferred reachable address; returns the response."""
+    def _send(self, message, exchange=None):
+        """Send ``message`` to the preferred reachable address; returns the response.
+
+        ``exchange(message, address)`` does the talking (default: one query or UPDATE).
+        """
+        exchange = exchange or self._exchange
         errors = []
         addresses = self._resolve()
         order = addresses[self._preferred :] + addresses[: self._preferred]
@@ -193,7 +242,7 @@ class Client:
                 errors.append(f"{server}: cannot resolve ({resolve_error})")
                 continue
             try:
-                response = self._exchange(message, address)
+                response = exchange(message, address)
             except dns.exception.Timeout:
                 errors.append(f"{server} ({address}): no answer within {self.timeout:g} s (timeout)")
                 continue
@@ -243,11 +292,11 @@ class Client:
             )
         return DcosError(f"TSIG error with key {key}: {exc.__class__.__name__} ({exc})")
 
-    def exchange(self, message):
+    def exchange(self, message, exchange=None):
         """Sign, send and return the response; TSIG failures become :class:`DcosError` in words."""
         self._sign(message)
         try:
-            return self._send(message)
+            return self._send(message, exchange)
         except dns.tsig.PeerError as exc:
             raise self._tsig_error(exc) from None
         except (dns.tsig.BadSignature, dns.message.UnknownTSIGKey, dns.tsig.BadAlgorithm) as exc:
@@ -260,6 +309,8 @@ class Client:
                 "the time in the server's TSIG signature is off by more than 5 minutes (BADTIME): "
                 "check the clocks of this host and of the DNS server"
             ) from None
+        except dns.xfr.TransferError as exc:
+            raise ZoneTransferRefused(message.question[0].name, exc.rcode) from None
         except dns.exception.FormError as exc:
             raise DcosError(f"the server sent a malformed answer: {exc}") from None
         except dns.exception.DNSException as exc:
@@ -275,6 +326,38 @@ class Client:
         self.updates += 1
         return self.exchange(message)
 
+    def transfer(self, zone):
+        """Every record of ``zone`` by one AXFR over TCP (signed with the key): a list of rrsets.
+
+        Raises :class:`ZoneTransferRefused` when the server answers the transfer with an error
+        (BIND: REFUSED unless the zone's ``allow-transfer`` lets this client or key in).
+        """
+        message = dns.message.make_query(zone, dns.rdatatype.AXFR)
+        self.transfers += 1
+
+        def receive(request, address):
+            # The request is built again by dns.query.xfr; it signs it with the same key.
+            del request
+            keyring = {self.key.name: self.key} if self.key is not None else None
+            keyname = self.key.name if self.key is not None else None
+            algorithm = self.key.algorithm if self.key is not None else dns.tsig.default_algorithm
+            rrsets = []
+            for response in dns.query.xfr(
+                address,
+                zone,
+                port=self.port,
+                timeout=self.timeout,
+                lifetime=max(self.timeout * 6, 60.0),
+                keyring=keyring,
+                keyname=keyname,
+                keyalgorithm=algorithm,
+                relativize=False,
+            ):
+                rrsets.extend(response.answer)
+            return rrsets
+
+        return self.exchange(message, receive)
+
 
 # ---------------------------------------------------------------------------------------------
 # Record sets
@@ -284,11 +367,12 @@ class Client:
 class RecordSet:
     """What a record set holds: a TTL and a set of dnspython rdata (value comparison is DNS's own)."""
 
-    __slots__ = ("rdatas", "ttl")
+    __slots__ = ("_values", "rdatas", "ttl")
 
     def __init__(self, ttl, rdatas):
         self.ttl = int(ttl)
         self.rdatas = frozenset(rdatas)
+        self._values = None
 
     def __eq__(self, other):
         return isinstance(other, RecordSet) and self.ttl == other.ttl and self.rdatas == other.rdatas
@@ -297,13 +381,15 @@ class RecordSet:
         return hash((self.ttl, self.rdatas))
 
     def values(self):
-        return sorted(rdata.to_text() for rdata in self.rdatas)
+        if self._values is None:
+            self._values = sorted(rdata_text(rdata) for rdata in self.rdatas)
+        return list(self._values)
 
     def as_dict(self):
         return {"ttl": self.ttl, "values": self.values()}
 
 
-def _as_dict(rrset):
+def rrset_dict(rrset):
     return rrset.as_dict() if rrset is not None else None
 
 
@@ -325,25 +411,75 @@ class Entry:
         return f"records[{self.index}].{field}" if self.index is not None else field
 
 
-def _txt(value):
-    """A TXT value as written by a user: plain text becomes one or more quoted strings."""
-    text = value.strip()
-    if text.startswith('"'):
-        return text
-    raw = text.encode()
-    chunks = [raw[i : i + 255] for i in range(0, len(raw), 255)] or [b""]
-    out = []
-    for chunk in chunks:
-        escaped = chunk.decode(errors="replace").replace("\\", "\\\\").replace('"', '\\"')
-        out.append(f'"{escaped}"')
-    return " ".join(out)
+def _control_character(text):
+    """Words for the first control character in ``text`` (None when there is none)."""
+    match = _CONTROL_RE.search(text)
+    if match is None:
+        return None
+    char = match.group()
+    return _CONTROL_NAMES.get(char, f"the control character {char!r}")
+
+
+def _comment_at(text):
+    """Index of a ``;`` outside double quotes (where dnspython's reader starts a comment), or -1."""
+    quoted = False
+    escaped = False
+    for index, char in enumerate(text):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == ";" and not quoted:
+            return index
+    return -1
+
+
+def txt_strings(text):
+    """Plain text as TXT character-strings of at most 255 bytes, cut between UTF-8 characters."""
+    strings = []
+    current = b""
+    for char in text:
+        encoded = char.encode("utf-8")
+        if len(current) + len(encoded) > MAX_TXT_STRING:
+            strings.append(current)
+            current = b""
+        current += encoded
+    if current or not strings:
+        strings.append(current)
+    return strings
+
+
+def txt_text(rdata):
+    """A TXT rdata as zone-file text, with UTF-8 shown as text (dnspython writes ``\\195\\169``)."""
+    parts = []
+    for string in rdata.strings:
+        try:
+            decoded = string.decode("utf-8")
+        except UnicodeDecodeError:
+            return rdata.to_text()
+        if _CONTROL_RE.search(decoded):
+            return rdata.to_text()
+        parts.append('"' + decoded.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return " ".join(parts)
+
+
+def rdata_text(rdata):
+    """The text of one rdata as results show it (TXT keeps UTF-8 readable)."""
+    if rdata.rdtype == dns.rdatatype.TXT:
+        return txt_text(rdata)
+    return rdata.to_text()
 
 
 def parse_name(text, zone, field):
-    """An absolute name for ``text``: relative to ``zone`` unless it ends with a dot; ``@`` is the apex."""
-    if not isinstance(text, str) or not text.strip():
+    """An absolute name for ``text``: relative to ``zone`` unless it ends with a dot; ``@`` is the apex.
+
+    Whitespace and control characters are refused (dnspython would put them inside a label).
+    """
+    if not isinstance(text, str) or not text:
         raise DcosError(f"{field}: a record name is required")
-    text = text.strip()
+    _validate.printable(text, field)
     try:
         if text == "@":
             if zone is None:
@@ -358,6 +494,50 @@ def parse_name(text, zone, field):
         raise DcosError(f"{field}: {text!r} is not a valid DNS name ({exc})") from None
 
 
+def parse_zone(zone):
+    """The zone option as an absolute name (None when not given)."""
+    if zone is None:
+        return None
+    _validate.printable(zone, "zone")
+    try:
+        return dns.name.from_text(zone)
+    except Exception as exc:  # noqa: BLE001 (dnspython raises one of many name errors)
+        raise DcosError(f"zone: {zone!r} is not a valid DNS name ({exc})") from None
+
+
+def _parse_value(where, value, rdtype, origin):
+    """One value in the zone-file syntax of ``rdtype`` (a plain TXT value is taken as text)."""
+    type_text = dns.rdatatype.to_text(rdtype)
+    if not isinstance(value, str):
+        raise DcosError(f"{where}: must be a string in the zone-file syntax of {type_text}, got {value!r}")
+    control = _control_character(value)
+    if control is not None:
+        raise DcosError(
+            f"{where}: {value!r} is refused: it contains {control} (a value is one line, one value per "
+            "list item; in a quoted TXT value write such a byte as \\DDD)"
+        )
+    text = value.strip()
+    if rdtype == dns.rdatatype.TXT and not text.startswith('"'):
+        return dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, rdtype, txt_strings(text))
+    comment = _comment_at(text)
+    if comment >= 0:
+        raise DcosError(
+            f"{where}: {value!r} is refused: the text after ';' would be read as a comment and dropped "
+            f"(a value of type {type_text} holds no ';'"
+            + ("; in a quoted TXT value put it inside the quotes)" if rdtype == dns.rdatatype.TXT else ")")
+        )
+    simple = _ADDRESS_TYPES.get(rdtype)
+    if simple is not None and _SIMPLE_TOKEN_RE.fullmatch(text):
+        # A plain address: the rdata class directly, as dnspython's reader would build it (a large
+        # batch parses ten times faster this way); anything else goes through the reader.
+        with suppress(ValueError, dns.exception.SyntaxError):
+            return simple(dns.rdataclass.IN, rdtype, text)
+    try:
+        return dns.rdata.from_text(dns.rdataclass.IN, rdtype, text, origin=origin, relativize=False)
+    except Exception as exc:  # noqa: BLE001 (dnspython raises syntax errors of many types)
+        raise DcosError(f"{where}: {value!r} is not a valid {type_text} value ({exc})") from None
+
+
 def parse_values(entry, rdtype, origin):
     """The rdata for ``entry.value``; a value that does not parse names the option and the type."""
     values = entry.value
@@ -365,18 +545,12 @@ def parse_values(entry, rdtype, origin):
         return None
     if isinstance(values, str):
         values = [values]
-    out = set()
-    for position, value in enumerate(values):
-        value_text = value if isinstance(value, str) else str(value)
-        text = _txt(value_text) if rdtype == dns.rdatatype.TXT else value_text.strip()
-        try:
-            out.add(dns.rdata.from_text(dns.rdataclass.IN, rdtype, text, origin=origin, relativize=False))
-        except Exception as exc:  # noqa: BLE001 (dnspython raises syntax errors of many types)
-            type_text = dns.rdatatype.to_text(rdtype)
-            raise DcosError(
-                f"{entry.where('value')}[{position}]: {value!r} is not a valid {type_text} value ({exc})"
-            ) from None
-    return out
+    if not isinstance(values, (list, tuple)):
+        raise DcosError(f"{entry.where('value')}: must be a list of strings, got {values!r}")
+    return {
+        _parse_value(f"{entry.where('value')}[{position}]", value, rdtype, origin)
+        for position, value in enumerate(values)
+    }
 
 
 class Wanted:
@@ -384,15 +558,15 @@ class Wanted:
 
     __slots__ = ("entry", "exclusive", "name", "rdatas", "rdtype", "state", "ttl", "zone")
 
-    def __init__(self, entry, zone, name, rdtype, rdatas):
+    def __init__(self, entry, zone, name, rdtype, rdatas, ttl=None, exclusive=None):
         self.entry = entry
         self.zone = zone
         self.name = name
         self.rdtype = rdtype
         self.rdatas = rdatas
-        self.ttl = entry.ttl
+        self.ttl = entry.ttl if ttl is None else ttl
         self.state = entry.state
-        self.exclusive = entry.exclusive
+        self.exclusive = entry.exclusive if exclusive is None else exclusive
 
     @property
     def key(self):
@@ -495,8 +669,8 @@ class Change:
             "type": dns.rdatatype.to_text(self.rdtype),
             "state": state,
             "changed": self.changed,
-            "before": _as_dict(self.before),
-            "after": _as_dict(self.after),
+            "before": rrset_dict(self.before),
+            "after": rrset_dict(self.after),
         }
 
 
@@ -589,7 +763,11 @@ def read_rrset(client, zone, name, rdtype):
 
 
 class Result:
-    """What :func:`converge` did: the record sets, the changes, and the messages it sent."""
+    """What :func:`converge` did: the record sets, the changes, and the messages it sent.
+
+    ``reads`` maps each zone to how its record sets were read (``axfr`` or ``query``); ``notes``
+    says in words why a zone was read per name although a transfer was tried.
+    """
 
     def __init__(self):
         self.rrsets = []
@@ -597,33 +775,37 @@ class Result:
         self.zones = []
         self.updates_sent = 0
         self.queries_sent = 0
+        self.transfers_sent = 0
         self.retries = 0
+        self.reads = {}
+        self.notes = []
 
     @property
     def changed(self):
         return bool(self.changes)
 
 
+def _check_entry(entry):
+    """The entry's fields that need no server (type, state, value presence): ``(ttl, exclusive)``."""
+    if entry.type not in TYPES:
+        raise DcosError(f"{entry.where('type')}: {entry.type!r} is not one of {', '.join(TYPES)}")
+    if entry.state not in ("present", "absent"):
+        raise DcosError(f"{entry.where('state')}: {entry.state!r} is not present or absent")
+    ttl = None if entry.ttl is None else _validate.integer(entry.ttl, entry.where("ttl"), 0, MAX_TTL)
+    exclusive = _validate.boolean(entry.exclusive, entry.where("exclusive"))
+    if entry.state == "present" and not entry.value:
+        raise DcosError(f"{entry.where('value')}: at least one value is required with state=present")
+    return ttl, exclusive
+
+
 def normalise(client, entries, zone=None):
     """Entries → :class:`Wanted`, each with its zone (given, or found from the SOA)."""
     require_dns()
-    zone_name = None
-    if zone:
-        try:
-            zone_name = dns.name.from_text(zone.strip())
-        except Exception as exc:  # noqa: BLE001
-            raise DcosError(f"zone: {zone!r} is not a valid DNS name ({exc})") from None
+    zone_name = parse_zone(zone)
     cache = {}
     wanted = []
     for entry in entries:
-        if entry.type not in TYPES:
-            raise DcosError(f"{entry.where('type')}: {entry.type} is not one of {', '.join(TYPES)}")
-        if entry.state not in ("present", "absent"):
-            raise DcosError(f"{entry.where('state')}: {entry.state} is not present or absent")
-        if entry.ttl is not None and not 0 <= int(entry.ttl) <= 2147483647:
-            raise DcosError(f"{entry.where('ttl')}: {entry.ttl} is outside 0..2147483647")
-        if entry.state == "present" and not entry.value:
-            raise DcosError(f"{entry.where('value')}: at least one value is required with state=present")
+        ttl, exclusive = _check_entry(entry)
         name = parse_name(entry.record, zone_name, entry.where("record"))
         if zone_name is not None:
             if not name.is_subdomain(zone_name):
@@ -637,25 +819,125 @@ def normalise(client, entries, zone=None):
             raise DcosError(f"{entry.where('value')}: a CNAME record set holds exactly one value")
         if rdtype == dns.rdatatype.CNAME and name == entry_zone and entry.state == "present":
             raise DcosError(f"{entry.where('record')}: a zone apex cannot hold a CNAME")
-        wanted.append(Wanted(entry, entry_zone, name, rdtype, rdatas))
+        wanted.append(Wanted(entry, entry_zone, name, rdtype, rdatas, ttl, exclusive))
     return wanted
 
 
-def plan(wanted, current):
-    """Apply the wanted entries in order to the record sets read; returns ``{key: (before, after)}``."""
+def zones_of(wanted):
+    """The zones of ``wanted``, in the order they first appear."""
+    zones = []
+    for item in wanted:
+        if item.zone not in zones:
+            zones.append(item.zone)
+    return zones
+
+
+def target_state(wanted, current):
+    """The record sets after applying the wanted entries, in order, to those read.
+
+    ``current`` maps ``(name, rdtype)`` to a :class:`RecordSet` or None; so does the result.
+    """
     state = dict(current)
     for item in wanted:
         state[item.key] = apply_entry(state.get(item.key), item)
     return state
 
 
-def read_all(client, wanted):
-    """Read each record set of ``wanted`` once; ``{(name, rdtype): RecordSet | None}``."""
+def transfer_zone(client, zone):
+    """The record sets of ``zone`` by one AXFR: ``({(name, rdtype): RecordSet}, delegations)``.
+
+    ``delegations`` are the names below the apex that hold NS records (zone cuts): a query for a
+    name at or below a cut gets a referral, so those names are read per name, as before.
+    """
+    collected = {}
+    for rrset in client.transfer(zone):
+        key = (rrset.name, rrset.rdtype)
+        ttl, rdatas = collected.get(key, (rrset.ttl, set()))
+        rdatas.update(rrset)
+        collected[key] = (ttl, rdatas)
+    records = {key: RecordSet(ttl, rdatas) for key, (ttl, rdatas) in collected.items()}
+    delegations = {name for name, rdtype in records if rdtype == dns.rdatatype.NS and name != zone}
+    return records, delegations
+
+
+def _below_a_cut(name, rdtype, delegations):
+    return any(name.is_subdomain(cut) and not (name == cut and rdtype == dns.rdatatype.NS) for cut in delegations)
+
+
+def _transfer_zones(keys_by_zone, read):
+    if read == "query":
+        return []
+    if read == "axfr":
+        return list(keys_by_zone)
+    return [zone for zone, keys in keys_by_zone.items() if len(keys) >= AXFR_MIN_RECORD_SETS]
+
+
+def read_record_sets(client, keys, read="auto", reads=None, notes=None):
+    """Read the record sets ``keys`` (``(zone, name, rdtype)``): ``{(name, rdtype): RecordSet | None}``.
+
+    With ``read`` ``auto``, a zone with :data:`AXFR_MIN_RECORD_SETS` or more of the keys is read
+    with one AXFR, and per name (one query each) when the server refuses the transfer; a note in
+    ``notes`` says so. ``axfr`` transfers every zone and fails when refused; ``query`` never
+    transfers. ``reads`` records how each zone was read.
+    """
+    if read not in READ_MODES:
+        raise DcosError(f"read: {read!r} is not one of {', '.join(READ_MODES)}")
+    reads = {} if reads is None else reads
+    notes = [] if notes is None else notes
+    keys_by_zone = {}
+    for zone, name, rdtype in keys:
+        keys_by_zone.setdefault(zone, []).append((name, rdtype))
     current = {}
-    for item in wanted:
-        if item.key not in current:
-            current[item.key] = read_rrset(client, item.zone, item.name, item.rdtype)
+    for zone in _transfer_zones(keys_by_zone, read):
+        try:
+            records, delegations = transfer_zone(client, zone)
+        except ZoneTransferRefused as exc:
+            if read == "axfr":
+                raise
+            notes.append(
+                f"{exc.msg}; read its {len(keys_by_zone[zone])} record sets with one query each instead "
+                "(slower: let the key transfer the zone to read it in one message)"
+            )
+            continue
+        reads[zone.to_text()] = "axfr"
+        for name, rdtype in keys_by_zone.pop(zone):
+            if _below_a_cut(name, rdtype, delegations):
+                current[(name, rdtype)] = read_rrset(client, zone, name, rdtype)
+            else:
+                current[(name, rdtype)] = records.get((name, rdtype))
+    for zone, zone_keys in keys_by_zone.items():
+        reads.setdefault(zone.to_text(), "query")
+        for name, rdtype in zone_keys:
+            if (name, rdtype) not in current:
+                current[(name, rdtype)] = read_rrset(client, zone, name, rdtype)
     return current
+
+
+def read_current(client, wanted, read="auto", reads=None, notes=None):
+    """Read each record set of ``wanted`` once (see :func:`read_record_sets`)."""
+    keys = []
+    seen = set()
+    for item in wanted:
+        if item.key not in seen:
+            seen.add(item.key)
+            keys.append((item.zone, item.name, item.rdtype))
+    return read_record_sets(client, keys, read, reads, notes)
+
+
+def compare(wanted, current):
+    """``(record_sets, changes)``: every record set concerned (as dicts, in input order) and the
+    :class:`Change` of each one that differs."""
+    target = target_state(wanted, current)
+    last = {item.key: item for item in wanted}
+    record_sets = []
+    changes = []
+    for key in _ordered_keys(wanted):
+        item = last[key]
+        change = Change(item.zone, key[0], key[1], current[key], target[key])
+        record_sets.append(change.as_dict(item.state))
+        if change.changed:
+            changes.append(change)
+    return record_sets, changes
 
 
 def message_overhead(zone, key):
@@ -717,12 +999,13 @@ def _update_error(client, response, zone, batch):
     return DcosError(f"the server rejected the update of zone {zone.to_text()}: {rcode_text}", **details)
 
 
-def send_changes(client, changes):
+def send_changes(client, changes, on_applied=None):
     """Send ``changes`` grouped per zone in as few UPDATE messages as fit; returns messages sent.
 
     Each message is atomic on the server. When a message fails, the messages before it stay
     applied; the error lists the record sets of the failed message, and ``applied`` says how many
-    record sets went in before it.
+    record sets went in before it. ``on_applied(batch)`` is called with the changes of each
+    message right after the server accepted it.
     """
     by_zone = {}
     for change in changes:
@@ -742,62 +1025,56 @@ def send_changes(client, changes):
                 error.details["updates_sent"] = sent
                 raise error
             applied += len(batch)
+            if on_applied is not None:
+                on_applied(batch)
     return sent
 
 
-def converge(client, entries, zone=None, check_mode=False, verify=True, retries=0):
+def prepare(client, entries, zone=None):
+    """``(wanted, zones)``: the entries normalised, and their zones (checked when ``zone`` is given)."""
+    wanted = normalise(client, entries, zone)
+    zones = zones_of(wanted)
+    if zone is not None:
+        for zone_name in zones:
+            check_zone(client, zone_name)
+    return wanted, zones
+
+
+def converge(client, entries, zone=None, check_mode=False, verify=True, retries=0, read="auto"):
     """Make the server hold the wanted records; returns a :class:`Result`.
 
     ``entries`` are :class:`Entry` objects (applied in order, so two entries may touch the same
-    record set). In check mode only queries are sent. ``retries`` is how many times a batch that
-    lost a race (:class:`DnsConflict`) is re-read and re-sent; the module keeps 0 and fails, the
-    discovery daemon, which owns its records, may retry.
+    record set). In check mode only queries (and transfers) are sent. ``retries`` is how many
+    times a batch that lost a race (:class:`DnsConflict`) is re-read and re-sent; the module keeps
+    0 and fails, the discovery daemon, which owns its records, may retry. ``read`` is how record
+    sets are read (:data:`READ_MODES`, see :func:`read_record_sets`): by default a zone with many
+    record sets in the batch is read with one AXFR.
     """
     result = Result()
-    start_queries = client.queries
-    start_updates = client.updates
-    wanted = normalise(client, entries, zone)
-    zones = []
-    for item in wanted:
-        if item.zone not in zones:
-            zones.append(item.zone)
-    if zone:
-        for zone_name in zones:
-            check_zone(client, zone_name)
+    start = (client.queries, client.updates, client.transfers)
+    wanted, zones = prepare(client, entries, zone)
     result.zones = [z.to_text() for z in zones]
     attempt = 0
     while True:
-        current = read_all(client, wanted)
-        target = plan(wanted, current)
-        changes = []
-        rrsets = []
-        last = {}
-        for item in wanted:
-            last[item.key] = item
-        for key in _ordered_keys(wanted):
-            item = last[key]
-            change = Change(item.zone, key[0], key[1], current[key], target[key])
-            rrsets.append(change.as_dict(item.state))
-            if change.changed:
-                changes.append(change)
-        result.rrsets = rrsets
-        result.changes = changes
-        if check_mode or not changes:
+        current = read_current(client, wanted, read, result.reads, result.notes)
+        result.rrsets, result.changes = compare(wanted, current)
+        if check_mode or not result.changes:
             break
         try:
-            send_changes(client, changes)
+            send_changes(client, result.changes)
         except DnsConflict:
-            result.updates_sent = client.updates - start_updates
+            result.updates_sent = client.updates - start[1]
             if attempt >= retries:
                 raise
             attempt += 1
             result.retries = attempt
             continue
         break
-    if verify and changes and not check_mode:
-        _verify(client, changes)
-    result.updates_sent = client.updates - start_updates
-    result.queries_sent = client.queries - start_queries
+    if verify and result.changes and not check_mode:
+        read_back(client, result.changes, read)
+    result.queries_sent = client.queries - start[0]
+    result.updates_sent = client.updates - start[1]
+    result.transfers_sent = client.transfers - start[2]
     return result
 
 
@@ -811,19 +1088,23 @@ def _ordered_keys(wanted):
     return seen
 
 
-def _verify(client, changes):
-    wrong = []
-    for change in changes:
-        now = read_rrset(client, change.zone, change.name, change.rdtype)
-        if now != change.after:
-            wrong.append((change, now))
+def read_back(client, changes, read="auto"):
+    """Read the changed record sets again; fail when the server did not apply all of a change.
+
+    Some servers accept an UPDATE and silently ignore part of it (BIND: a CNAME next to other
+    data, deleting the last NS records of a zone apex).
+    """
+    keys = [(change.zone, change.name, change.rdtype) for change in changes]
+    now = read_record_sets(client, keys, "query" if read == "query" else "auto")
+    wrong = [(change, now[(change.name, change.rdtype)]) for change in changes]
+    wrong = [(change, found) for change, found in wrong if found != change.after]
     if wrong:
-        parts = [f"{c.label} is {_as_dict(now)}, not {_as_dict(c.after)}" for c, now in wrong[:5]]
+        parts = [f"{c.label} is {rrset_dict(found)}, not {rrset_dict(c.after)}" for c, found in wrong[:5]]
         raise DcosError(
             "the server accepted the update but did not apply all of it: "
             + "; ".join(parts)
             + " (BIND ignores a CNAME next to other records and the deletion of the last NS records of a zone apex)",
-            record_sets=[change.label for change, _now in wrong],
+            record_sets=[change.label for change, _found in wrong],
             # The UPDATE was accepted, so the module reports a change whatever the read-back says.
             applied=len(changes),
         )

@@ -11,8 +11,10 @@ dict). The Docker SDK is imported with a guard: callers check :data:`HAS_DOCKER`
 from __future__ import annotations
 
 import os
+import re
 import traceback
 
+from ansible_collections.pptv.dcos.plugins.module_utils import _validate
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 
 try:
@@ -46,6 +48,10 @@ ENGINE_ERRORS = tuple(
 )
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+# What the Docker SDK can talk to: a socket path, or host:port over TCP/HTTP(S), or SSH.
+_DOCKER_HOST_RE = re.compile(r"unix:///\S+|(tcp|http|https)://[^\s/]+(:[0-9]+)?/?|ssh://[^\s/]+(:[0-9]+)?")
+_DOCKER_HOST_RULE = "unix:///path/to/socket, tcp://host:port, http(s)://host:port or ssh://[user@]host"
+_API_VERSION_RE = re.compile(r"auto|[1-9][0-9]*\.[0-9]+")
 
 # Defaults are applied in docker_client() so that the environment (DOCKER_HOST, ...) can fill the
 # gaps the way the docker CLI does; the documented defaults are what is used when both are unset.
@@ -61,19 +67,32 @@ DOCKER_CONNECTION_ARGS = {
 }
 
 
-def _env_bool(name):
-    value = os.environ.get(name, "")
+def _env_bool(environ, name):
+    value = environ.get(name, "")
     return value.lower() not in ("", "0", "false", "no")
 
 
 def connection_settings(params, environ=None):
-    """Resolve host and TLS settings from ``params`` and the environment (like the docker CLI)."""
+    """Resolve host and TLS settings from ``params`` and the environment (like the docker CLI).
+
+    Every value is checked here, before the SDK sees it (it raises bare ``ValueError`` for some),
+    and a bad one fails naming its option (and the environment variable it came from).
+    """
     environ = os.environ if environ is None else environ
     host = params.get("docker_host") or DEFAULT_DOCKER_HOST
+    host_option = "docker_host"
     if host == DEFAULT_DOCKER_HOST and environ.get("DOCKER_HOST"):
-        host = environ["DOCKER_HOST"]
-    verify = bool(params.get("validate_certs")) or _env_bool("DOCKER_TLS_VERIFY")
-    use_tls = verify or bool(params.get("tls")) or _env_bool("DOCKER_TLS")
+        host, host_option = environ["DOCKER_HOST"], "docker_host (from DOCKER_HOST)"
+    _validate.name(host, host_option, _DOCKER_HOST_RE, _DOCKER_HOST_RULE)
+    port = re.search(r"^[a-z]+://[^/]*:([0-9]+)/?$", host)
+    if port and not host.startswith("unix://"):
+        _validate.port(port.group(1), host_option)
+    timeout = _validate.timeout(60 if params.get("timeout") is None else params["timeout"], "timeout")
+    version = _validate.name(
+        params.get("api_version") or "auto", "api_version", _API_VERSION_RE, "auto or a version like 1.43"
+    )
+    verify = bool(params.get("validate_certs")) or _env_bool(environ, "DOCKER_TLS_VERIFY")
+    use_tls = verify or bool(params.get("tls")) or _env_bool(environ, "DOCKER_TLS")
     cert_dir = environ.get("DOCKER_CERT_PATH", "")
 
     def _path(option, filename):
@@ -91,8 +110,9 @@ def connection_settings(params, environ=None):
         "ca_path": _path("ca_path", "ca.pem"),
         "client_cert": _path("client_cert", "cert.pem"),
         "client_key": _path("client_key", "key.pem"),
-        "timeout": params.get("timeout") or 60,
-        "version": params.get("api_version") or "auto",
+        "timeout": timeout,
+        "version": version,
+        "host_option": host_option,
     }
     if bool(settings["client_cert"]) != bool(settings["client_key"]):
         raise DcosError("client_cert and client_key must be given together")
@@ -137,8 +157,10 @@ def docker_client(params, environ=None):
             timeout=settings["timeout"],
             tls=tls_config,
         )
-    except docker_errors.DockerException as exc:
-        raise DcosError(f"cannot connect to the Docker engine at {settings['base_url']}: {exc}") from exc
+    except (docker_errors.DockerException, ValueError) as exc:
+        raise DcosError(
+            f"{settings['host_option']}: cannot connect to the Docker engine at {settings['base_url']}: {exc}"
+        ) from exc
 
 
 def api_error_text(exc):

@@ -12,8 +12,9 @@ bridge); the containers' default route is the auxiliary address ``DefaultGateway
 must differ, and both must sit inside the subnet.
 
 :func:`wanted_network` validates and normalises the user's settings, :func:`network_view` turns a
-``docker network inspect`` into the same shape, and :class:`BridgeNetworkManager` plans and applies
-the change through a Docker SDK ``APIClient``. Nothing here imports Ansible.
+``docker network inspect`` into the same shape, and :class:`BridgeNetworkManager` finds the
+differences, notes them and the steps in a ``ChangeRecord``, and applies them through a Docker SDK
+``APIClient``. Nothing here imports Ansible.
 """
 
 from __future__ import annotations
@@ -21,14 +22,20 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangePlan
+from ansible_collections.pptv.dcos.plugins.module_utils import _validate
+from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangeRecord
 from ansible_collections.pptv.dcos.plugins.module_utils._docker_connection import ENGINE_ERRORS, api_error_text
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
 DEFAULT_GATEWAY_AUX = "DefaultGatewayIPv4"
 BRIDGE_NAME_MAX = 15  # IFNAMSIZ - 1
-_BRIDGE_NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
+# The kernel refuses '/', ':' and whitespace in an interface name (dev_valid_name), and '.'/'..'.
+BRIDGE_NAME_RE = re.compile(r"(?!\.\.?$)[A-Za-z0-9_.-]+")
+BRIDGE_NAME_RULE = f"1 to {BRIDGE_NAME_MAX} characters among letters, digits, '_', '.' and '-' (not '.' or '..')"
+# Docker's rule for object names (containers, and here networks): no '/', no whitespace.
+NETWORK_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+NETWORK_NAME_RULE = "letters, digits, '_', '.' and '-', starting with a letter or digit"
 
 # The settings compared between the task and the network, in diff order.
 COMPARED_KEYS = (
@@ -77,6 +84,29 @@ def docker_string(value):
     return str(value)
 
 
+def check_network_name(name):
+    """The network's name, matched in full (a newline or a '/' is refused)."""
+    return _validate.name(name, "name", NETWORK_NAME_RE, NETWORK_NAME_RULE)
+
+
+def string_map(option, mapping):
+    """Labels or driver options as Docker keeps them: string keys, and each value a string (numbers
+    and booleans are spelled as Docker spells them). A nested value (a dict, a list) or a null is
+    refused naming its key: it would otherwise be stored as Python text (``{'a': 1}``, ``None``)."""
+    if not isinstance(mapping, dict):
+        raise DcosError(f"{option}: must be a mapping of names to strings, got {type(mapping).__name__}")
+    result = {}
+    for raw_key, value in mapping.items():
+        if isinstance(raw_key, bool) or not isinstance(raw_key, (str, int)):
+            raise DcosError(f"{option}: keys must be strings, got {raw_key!r}")
+        key = _validate.printable(str(raw_key), f"{option} key")
+        if value is None or not isinstance(value, (str, int, float, bool)):
+            kind = "null" if value is None else type(value).__name__
+            raise DcosError(f"{option}.{key}: must be a string, a number or a boolean, got a {kind}")
+        result[key] = docker_string(value)
+    return result
+
+
 def wanted_network(params):
     """Validate the task's settings and return them normalised, keyed like :func:`network_view`.
 
@@ -84,16 +114,14 @@ def wanted_network(params):
     ``aux_addresses``, which holds ``default_gateway`` and ``aux_addresses`` merged.
     Raises :class:`DcosError` naming the option at fault; nothing has been sent to Docker then.
     """
-    name = params.get("name")
-    if not name or not str(name).strip():
-        raise DcosError("name: must not be empty")
+    check_network_name(params.get("name"))
     wanted = {}
     subnet, ipv6_subnet = _wanted_segments(params, wanted)
     gateway = _wanted_gateways(params, wanted, subnet, ipv6_subnet)
     _wanted_aux(params, wanted, subnet, ipv6_subnet, gateway)
     _wanted_driver(params, wanted)
     if params.get("labels") is not None:
-        wanted["labels"] = {str(k): docker_string(v) for k, v in params["labels"].items()}
+        wanted["labels"] = string_map("labels", params["labels"])
     return wanted
 
 
@@ -133,10 +161,11 @@ def _wanted_gateways(params, wanted, subnet, ipv6_subnet):
 
 def _wanted_aux(params, wanted, subnet, ipv6_subnet, gateway):
     aux = {}
-    for key, value in (params.get("aux_addresses") or {}).items():
-        if not str(key).strip():
-            raise DcosError("aux_addresses: names must not be empty")
-        text = str(value)
+    for raw_key, value in (params.get("aux_addresses") or {}).items():
+        key = _validate.printable(str(raw_key), "aux_addresses key")
+        if not isinstance(value, str):
+            raise DcosError(f"aux_addresses.{key}: must be an IP address, got {value!r}")
+        text = value
         if ":" in text:
             aux[str(key)] = str(_address(f"aux_addresses.{key}", text, ipv6_subnet, "ipv6_subnet"))
         else:
@@ -177,19 +206,14 @@ def _wanted_router(default_gateway, subnet, gateway, aux):
 
 
 def _wanted_driver(params, wanted):
-    driver_options = {str(k): docker_string(v) for k, v in (params.get("driver_options") or {}).items()}
-    bridge_name = params.get("bridge_name")
+    driver_options = string_map("driver_options", params.get("driver_options") or {})
+    bridge_name, option = params.get("bridge_name"), "bridge_name"
+    if bridge_name is None and BRIDGE_NAME_OPTION in driver_options:
+        bridge_name, option = driver_options[BRIDGE_NAME_OPTION], f"driver_options.{BRIDGE_NAME_OPTION}"
+    elif bridge_name is not None and driver_options.get(BRIDGE_NAME_OPTION, bridge_name) != bridge_name:
+        raise DcosError(f"driver_options.{BRIDGE_NAME_OPTION} differs from bridge_name; give one of them")
     if bridge_name is not None:
-        if not (0 < len(bridge_name) <= BRIDGE_NAME_MAX) or not _BRIDGE_NAME_RE.match(bridge_name):
-            raise DcosError(
-                f'bridge_name: "{bridge_name}" is not a valid interface name '
-                f"(1 to {BRIDGE_NAME_MAX} characters among letters, digits, '_', '.', ':', '-')"
-            )
-        if driver_options.get(BRIDGE_NAME_OPTION, bridge_name) != bridge_name:
-            raise DcosError(f"driver_options.{BRIDGE_NAME_OPTION} differs from bridge_name; give one of them")
-        wanted["bridge_name"] = bridge_name
-    elif BRIDGE_NAME_OPTION in driver_options:
-        wanted["bridge_name"] = driver_options[BRIDGE_NAME_OPTION]
+        wanted["bridge_name"] = _validate.name(bridge_name, option, BRIDGE_NAME_RE, BRIDGE_NAME_RULE, BRIDGE_NAME_MAX)
     driver_options.pop(BRIDGE_NAME_OPTION, None)
     if params.get("driver_options") is not None:
         wanted["driver_options"] = driver_options
@@ -334,15 +358,30 @@ def attached_containers(inspect):
 
 
 class BridgeNetworkManager:
-    """Plans and applies one bridge network. ``client`` is a Docker SDK ``APIClient``."""
+    """Finds, notes (in ``record``, a ChangeRecord) and applies the changes of one bridge network.
 
-    def __init__(self, client, params, check_mode=False):
-        self.client = client
+    The parameters are validated when the manager is made, before anything talks to the engine;
+    :meth:`run` then takes the Docker SDK ``APIClient``.
+    """
+
+    def __init__(self, params, record=None):
         self.params = params
-        self.name = params["name"]
+        self.name = check_network_name(params.get("name"))
+        self.state = params.get("state") or "present"
+        if self.state not in ("present", "absent"):
+            raise DcosError(f"state: {self.state!r} is not one of present, absent")
+        self.wanted = wanted_network(params) if self.state == "present" else None
+        if self.wanted is not None and "subnet" not in self.wanted:
+            raise DcosError("subnet: required with state=present")
         self.force = bool(params.get("force"))
-        self.check_mode = check_mode
-        self.plan = ChangePlan()
+        self.record = record if record is not None else ChangeRecord()
+        self.check_mode = self.record.check_mode
+        self.client = None
+
+    def run(self, client):
+        """Bring the network to its state through ``client``; returns the module's result."""
+        self.client = client
+        return self.present() if self.state == "present" else self.absent()
 
     # -- engine access -------------------------------------------------------------------------
     def _call(self, what, func, *args, **kwargs):
@@ -361,20 +400,19 @@ class BridgeNetworkManager:
                 return self._call(f"inspect network {self.name}", self.client.inspect_network, net["Id"])
         return None
 
-    def _remove(self, inspect, containers):
+    def _remove(self, inspect):
         for cid, info in sorted(((inspect or {}).get("Containers") or {}).items()):
-            self._call(
-                f"disconnect {info.get('Name') or cid} from network {self.name}",
-                self.client.disconnect_container_from_network,
-                cid,
-                inspect["Id"],
-                force=True,
-            )
-        self._call(f"remove network {self.name}", self.client.remove_network, inspect["Id"])
+            step = f"disconnect {info.get('Name') or cid[:12]} from network {self.name}"
+            self._call(step, self.client.disconnect_container_from_network, cid, inspect["Id"], force=True)
+            self.record.done(step)
+        step = f"remove network {self.name}"
+        self._call(step, self.client.remove_network, inspect["Id"])
+        self.record.done(step)
 
     def _create(self, wanted):
-        arguments = create_arguments(self.name, wanted)
-        self._call(f"create network {self.name}", self.client.create_network, **arguments)
+        step = f"create network {self.name}"
+        self._call(step, self.client.create_network, **create_arguments(self.name, wanted))
+        self.record.done(step)
 
     def _check_overlaps(self, wanted, own_id):
         """Refuse, before touching anything, a subnet another network already holds."""
@@ -390,7 +428,7 @@ class BridgeNetworkManager:
     def _rebuild(self, before_inspect, containers, wanted):
         """Remove and create the network; on a failed create, put the old one back (best effort)."""
         self._check_overlaps(wanted, before_inspect.get("Id"))
-        self._remove(before_inspect, containers)
+        self._remove(before_inspect)
         try:
             self._create(wanted)
         except DcosError as exc:
@@ -398,13 +436,13 @@ class BridgeNetworkManager:
                 self._call(
                     f"restore network {self.name}", self.client.create_network, **restore_arguments(before_inspect)
                 )
+                self.record.done(f"restore network {self.name}")
                 restored = f"the old network {self.name} was recreated with its former settings"
             except DcosError as again:
                 restored = f"restoring the old network {self.name} failed too ({again}): it is gone"
             attached = ", ".join(containers) if containers else "none"
             raise DcosError(
                 f"{exc}; {restored}; the containers disconnected from it stay disconnected: {attached}",
-                changed=True,
                 disconnected=containers,
                 restored=restored.startswith("the old"),
             ) from exc
@@ -419,17 +457,15 @@ class BridgeNetworkManager:
         )
 
     def present(self):
-        wanted = wanted_network(self.params)
-        if "subnet" not in wanted:
-            raise DcosError("subnet: required with state=present")
+        wanted = self.wanted
         before_inspect = self.inspect()
         containers = attached_containers(before_inspect)
         if before_inspect is None:
-            self.plan.record("exists", False, True)
+            self.record.difference("exists", False, True)
             for key in COMPARED_KEYS:
                 if key in wanted:
-                    self.plan.record(key, None, wanted[key])
-            self.plan.action(f"create network {self.name}")
+                    self.record.difference(key, None, wanted[key])
+            self.record.step(f"create network {self.name}")
             if not self.check_mode:
                 self._create(wanted)
         else:
@@ -437,47 +473,42 @@ class BridgeNetworkManager:
             if found:
                 if not self.force:
                     changed = ", ".join(key for key, _before, _after in found)
+                    extra = {"differences": [key for key, _b, _a in found]}
+                    if self.record.diff_mode:
+                        extra["diff"] = {"before": {k: b for k, b, _a in found}, "after": {k: a for k, _b, a in found}}
                     self._refuse(
                         f"differs from the task ({changed}) and Docker cannot change a network in place: "
                         "it must be recreated",
                         containers,
-                        {
-                            "differences": [key for key, _b, _a in found],
-                            "diff": {
-                                "before": {k: b for k, b, _a in found},
-                                "after": {k: a for k, _b, a in found},
-                            },
-                        },
+                        extra,
                     )
                 for key, before, after in found:
-                    self.plan.record(key, before, after)
+                    self.record.difference(key, before, after)
                 # The network is recreated from the task: settings the task leaves unset go back
                 # to Docker's defaults, so build the new one from the task alone.
                 for container in containers:
-                    self.plan.action(f"disconnect {container} from network {self.name}")
-                self.plan.action(f"remove network {self.name}")
-                self.plan.action(f"create network {self.name}")
+                    self.record.step(f"disconnect {container} from network {self.name}")
+                self.record.step(f"remove network {self.name}")
+                self.record.step(f"create network {self.name}")
                 if not self.check_mode:
                     self._rebuild(before_inspect, containers, wanted)
-        network = before_inspect if self.check_mode or not self.plan.changed else self.inspect()
-        return self.plan.result(
+        network = before_inspect if self.check_mode or not self.record.changed else self.inspect()
+        return self.record.result(
             network=network or {},
             containers=containers,
-            disconnected=containers if self.plan.changed and before_inspect else [],
+            disconnected=containers if self.record.changed and before_inspect else [],
         )
 
     def absent(self):
-        if not self.name or not str(self.name).strip():
-            raise DcosError("name: must not be empty")
         before_inspect = self.inspect()
         containers = attached_containers(before_inspect)
         if before_inspect is not None:
             if containers and not self.force:
                 self._refuse("has containers attached and would lose them", containers, {})
-            self.plan.record("exists", True, False)
+            self.record.difference("exists", True, False)
             for container in containers:
-                self.plan.action(f"disconnect {container} from network {self.name}")
-            self.plan.action(f"remove network {self.name}")
+                self.record.step(f"disconnect {container} from network {self.name}")
+            self.record.step(f"remove network {self.name}")
             if not self.check_mode:
-                self._remove(before_inspect, containers)
-        return self.plan.result(network={}, containers=containers, disconnected=containers)
+                self._remove(before_inspect)
+        return self.record.result(network={}, containers=containers, disconnected=containers)

@@ -1,35 +1,42 @@
 # Copyright: contributors to pptv.dcos
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""GlusterFS volumes through the ``gluster`` CLI: read with ``--xml``, plan, then apply.
+"""GlusterFS volumes through the ``gluster`` CLI: read with ``--xml``, compare, then apply.
 
 Everything here runs the CLI through a *runner*, a callable taking the argument list and returning
-``(rc, stdout, stderr)`` (``module.run_command`` fits, and so does a thin ``subprocess`` wrapper).
+``(rc, stdout, stderr)``: :func:`timed_runner` is the one the module uses (``subprocess`` with a
+timeout on every call: a hung CLI is killed, and the error names the command and the timeout).
 Every command runs with ``--mode=script`` (no y/n prompt) and ``--xml``; state is read from the
 XML the CLI prints, never from its human text. A failed command raises :class:`DcosError` whose
 message carries the CLI's ``opErrstr``.
 
-The flow is :func:`parse_spec` (validate what the user asked for), :meth:`VolumeManager.plan`
-(compare with the volume as glusterd reports it and record every step in a ``ChangePlan``), then
-:meth:`VolumeManager.apply` (run the steps; skipped in check mode).
+The flow is :func:`parse_spec` (validate what the user asked for), :meth:`VolumeManager.compare`
+(compare with the volume as glusterd reports it, note the differences and every step in a
+``ChangeRecord``), then :meth:`VolumeManager.apply` (run the steps, marking each one done as it
+completes; skipped in check mode). :func:`ensure_volume` runs the three for the module.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import posixpath
 import re
+import signal
 import socket
+import subprocess
 import time
 import xml.etree.ElementTree as ET
 
-from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangePlan
+from ansible_collections.pptv.dcos.plugins.module_utils import _validate
+from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangeRecord
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 
 STATES = ("present", "started", "stopped", "absent")
 TRANSPORTS = {"0": "tcp", "1": "rdma", "2": "tcp,rdma"}
-VOLUME_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+VOLUME_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 MAX_VOLUME_NAME = 108
+VOLUME_NAME_RULE = "letters, digits, '-' and '_', not starting with '-'"
 
 _TRUE = frozenset(("on", "true", "yes", "enable", "enabled", "1"))
 _FALSE = frozenset(("off", "false", "no", "disable", "disabled", "0"))
@@ -116,7 +123,7 @@ class Brick:
 
 def split_brick(text, where="bricks"):
     """``(host, path)`` of ``host:/path``; the path is absolute and normalised."""
-    text = str(text).strip()
+    text = _validate.printable(str(text).strip(" "), where)
     host, sep, path = text.partition(":")
     if not sep or not host or not path.startswith("/"):
         raise DcosError(f"{where}: {text!r} is not a brick; write it as host:/absolute/path")
@@ -193,21 +200,11 @@ class VolumeSpec:
 def _positive(name, value, minimum):
     if value is None:
         return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise DcosError(f"{name}: {value!r} is not an integer") from None
-    if number < minimum:
-        raise DcosError(f"{name}: must be at least {minimum}, not {number}")
-    return number
+    return _validate.integer(value, name, minimum=minimum)
 
 
 def _check_name(params):
-    name = params.get("name")
-    if not name or not VOLUME_NAME_RE.match(str(name)) or len(name) > MAX_VOLUME_NAME:
-        raise DcosError(
-            f"name: {name!r} is not a volume name (letters, digits, '-' and '_', at most {MAX_VOLUME_NAME})"
-        )
+    name = _validate.name(params.get("name"), "name", VOLUME_NAME_RE, VOLUME_NAME_RULE, MAX_VOLUME_NAME)
     if name.lower() == "all":
         raise DcosError("name: 'all' is reserved by gluster for cluster-wide options")
     state = params.get("state") or "present"
@@ -277,14 +274,19 @@ def mark_arbiters(bricks, size, arbiter):
         brick.arbiter = bool(arbiter) and i % size == size - 1
 
 
+_OPTION_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
 def _check_options(options):
     checked = {}
     for key, value in (options or {}).items():
-        name = str(key).strip()
-        if not name or " " in name:
-            raise DcosError(f"options: {name!r} is not an option name")
+        name = str(key).strip(" ")
+        if not name or _OPTION_NAME_RE.fullmatch(name) is None:
+            raise DcosError(f"options: {name!r} is not an option name (like performance.cache-size)")
         if value is None:
             raise DcosError(f"options: {name} has no value")
+        if not isinstance(value, (str, int, float, bool)):
+            raise DcosError(f"options.{name}: must be a string, a number or a boolean, got a {type(value).__name__}")
         checked[name] = option_value_text(value)
     return checked
 
@@ -293,7 +295,7 @@ def _check_quota(quota):
     checked = {}
     for directory, limit in (quota or {}).items():
         path = str(directory)
-        if not path.startswith("/"):
+        if not path.startswith("/") or re.search(r"[\x00-\x1f\x7f]", path):
             raise DcosError(f"quota: {path!r} must be an absolute path inside the volume (like /logs)")
         size = parse_size(limit)
         if size is None or size <= 0:
@@ -331,7 +333,7 @@ def parse_spec(params):
         allow_brick_removal=params.get("allow_brick_removal"),
         rebalance=params.get("rebalance"),
         rebalance_wait=params.get("rebalance_wait"),
-        timeout=_positive("timeout", params.get("timeout", 300), 1),
+        timeout=_validate.timeout(300 if params.get("timeout") is None else params["timeout"], "timeout"),
     )
 
 
@@ -658,10 +660,6 @@ def _brick_labels(bricks):
     return [b.label() if isinstance(b, Brick) else b["name"] + (" (arbiter)" if b["arbiter"] else "") for b in bricks]
 
 
-def _quota_text(limits):
-    return {path: _size_text(size) for path, size in sorted(limits.items())}
-
-
 def _size_text(size):
     if not isinstance(size, int):
         return str(size)
@@ -688,66 +686,68 @@ STEP_ORDER = (
 
 
 class Step:
-    """One CLI call of the plan: its arguments and what it is for."""
+    """One CLI call to make: its arguments and what it is for."""
 
-    def __init__(self, kind, args, **extra):
+    def __init__(self, kind, args):
         self.kind = kind
         self.args = list(args)
-        self.extra = extra
 
 
 class VolumeManager:
-    """Plans and applies one volume's state. ``sleep``/``clock`` are injectable for tests."""
+    """Compares and applies one volume's state, noting each difference and step in ``record`` (a
+    ChangeRecord) and marking each step done once its command completed. ``sleep``/``clock`` are
+    injectable for tests."""
 
-    def __init__(self, cli, spec, sleep=time.sleep, clock=time.monotonic, peer_index=None):
+    def __init__(self, cli, spec, record=None, sleep=time.sleep, clock=time.monotonic, peer_index=None):
         self.cli = cli
         self.spec = spec
+        self.record = record if record is not None else ChangeRecord()
         self.sleep = sleep
         self.clock = clock
         self.peer_index = peer_index
-        self.plan_ = ChangePlan()
         self.steps = []
         self.current = None
-        self.creating = False
-        self.option_keys = {}
         self._added = []
-        self.done = []
 
-    # -- planning -------------------------------------------------------------------------------
+    # -- comparing ------------------------------------------------------------------------------
 
-    def _step(self, kind, *args, **extra):
-        step = Step(kind, args, **extra)
+    def _step(self, kind, *args):
+        step = Step(kind, args)
         self.steps.append(step)
         return step
 
-    def plan(self):
+    def compare(self):
+        """Read the volume, note what differs and the commands to run; returns the record."""
         spec = self.spec
         self.current = current = self.cli.volume_info(spec.name)
         if spec.state == "absent":
             if current is not None:
-                self.plan_.record("state", current["status"].lower(), "absent")
+                self.record.difference("state", current["status"].lower(), "absent")
                 if current["status"] == "Started":
                     self._step("stop", "volume", "stop", spec.name)
                 self._step("delete", "volume", "delete", spec.name)
             return self._ordered()
 
         if current is None:
-            self._plan_create()
+            self._create_steps()
         else:
-            self._plan_layout(current)
-            self._plan_bricks(current)
-        self._plan_options(current)
-        self._plan_state(current)
-        self._plan_rebalance()
-        self._plan_quota(current)
+            self._check_layout(current)
+            self._brick_steps(current)
+        self._option_steps(current)
+        self._state_steps(current)
+        self._rebalance_step()
+        self._quota_steps(current)
         return self._ordered()
 
     def _ordered(self):
         """Steps in the order glusterd needs them (e.g. start before rebalance, quota and removal)."""
         self.steps.sort(key=lambda step: STEP_ORDER.index(step.kind))
         for step in self.steps:
-            self.plan_.action(" ".join(self.cli.command(*step.args)))
-        return self.plan_
+            self.record.step(self._text(step))
+        return self.record
+
+    def _text(self, step):
+        return " ".join(self.cli.command(*step.args))
 
     def _final_started(self, current):
         if self.spec.state == "started":
@@ -761,7 +761,7 @@ class VolumeManager:
             self.peer_index = PeerIndex(self.cli.peers())
         return self.peer_index
 
-    def _plan_create(self):
+    def _create_steps(self):
         spec = self.spec
         if not spec.bricks:
             raise DcosError(f"bricks: volume {spec.name} does not exist; give its bricks to create it")
@@ -780,12 +780,11 @@ class VolumeManager:
         args += [b.name for b in spec.bricks]
         if spec.force:
             args.append("force")
-        self.creating = True
-        self.plan_.record("state", "absent", "created")
-        self.plan_.record("bricks", [], _brick_labels(spec.bricks))
+        self.record.difference("state", "absent", "created")
+        self.record.difference("bricks", [], _brick_labels(spec.bricks))
         self._step("create", *args)
 
-    def _plan_layout(self, current):
+    def _check_layout(self, current):
         """Refuse a change of volume type: gluster cannot convert one in place through this module."""
         spec = self.spec
         have_replica = current["replica"] if current["replica"] > 1 else None
@@ -849,14 +848,14 @@ class VolumeManager:
                 removed.extend(have[index * size : (index + 1) * size])
         return added, removed
 
-    def _plan_bricks(self, current):
+    def _brick_steps(self, current):
         spec = self.spec
         if spec.bricks is None:
             return
         added, removed = self._diff_bricks(current)
         if not added and not removed:
             return
-        self.plan_.record("bricks", _brick_labels(current["bricks"]), _brick_labels(spec.bricks))
+        self.record.difference("bricks", _brick_labels(current["bricks"]), _brick_labels(spec.bricks))
         if added:
             self._peer_index().check(b.host for b in added)
             args = ["volume", "add-brick", spec.name]
@@ -882,20 +881,20 @@ class VolumeManager:
                     f"bricks: removing bricks from {spec.name} migrates their data and needs the volume started"
                 )
             base = ["volume", "remove-brick", spec.name, *names]
-            self._step("remove-brick", *base, "start", bricks=names)
-            self._step("remove-brick-commit", *base, "commit", bricks=names)
+            self._step("remove-brick", *base, "start")
+            self._step("remove-brick-commit", *base, "commit")
 
-    def _plan_options(self, current):
+    def _option_steps(self, current):
         spec = self.spec
         if not spec.options:
             return
         if current is None:
             before = {key: None for key in spec.options}
-            self.plan_.record("options", before, dict(spec.options))
+            self.record.difference("options", before, dict(spec.options))
             pairs = []
             for key, value in spec.options.items():
                 pairs += [key, value]
-            self._step("set", "volume", "set", spec.name, *pairs, options=dict(spec.options))
+            self._step("set", "volume", "set", spec.name, *pairs)
             return
         values = self.cli.option_values(spec.name)
         before, after, pairs, errors = {}, {}, [], []
@@ -906,30 +905,29 @@ class VolumeManager:
                 if canonical is None:
                     errors.append(f"{key} ({have.strip()})")
                     continue
-            self.option_keys[key] = canonical
             if not all(values_equal(value, one) for one in have):
                 before[key], after[key] = shown_value(have), value
                 pairs += [key, value]
         if errors:
             raise DcosError(f"options: unknown to gluster: {'; '.join(errors)}", unknown_options=errors)
         if pairs:
-            self.plan_.record("options", before, after)
-            self._step("set", "volume", "set", spec.name, *pairs, options=after)
+            self.record.difference("options", before, after)
+            self._step("set", "volume", "set", spec.name, *pairs)
 
-    def _plan_state(self, current):
+    def _state_steps(self, current):
         spec = self.spec
         status = current["status"] if current else "Created"
         if spec.state == "started" and status != "Started":
             if current is not None:
-                self.plan_.record("state", status.lower(), "started")
+                self.record.difference("state", status.lower(), "started")
             else:
-                self.plan_.record("state", "absent", "started")
+                self.record.difference("state", "absent", "started")
             self._step("start", "volume", "start", spec.name)
         elif spec.state == "stopped" and current is not None and status == "Started":
-            self.plan_.record("state", "started", "stopped")
+            self.record.difference("state", "started", "stopped")
             self._step("stop", "volume", "stop", spec.name)
 
-    def _plan_rebalance(self):
+    def _rebalance_step(self):
         spec = self.spec
         if not self._added or not spec.rebalance:
             return
@@ -937,7 +935,7 @@ class VolumeManager:
             raise DcosError(f"rebalance: volume {spec.name} must be started to rebalance (set state: started)")
         self._step("rebalance", "volume", "rebalance", spec.name, "start")
 
-    def _plan_quota(self, current):
+    def _quota_steps(self, current):
         spec = self.spec
         if not spec.quota:
             return
@@ -954,14 +952,13 @@ class VolumeManager:
                 after[directory] = _size_text(size)
                 self._step("quota-limit", "volume", "quota", spec.name, "limit-usage", directory, _size_text(size))
         if after:
-            self.plan_.record("quota", before, after)
+            self.record.difference("quota", before, after)
 
     # -- applying -------------------------------------------------------------------------------
 
     def apply(self):
-        """Run the planned steps in order; a new volume is deleted again if a later step fails."""
+        """Run the steps :meth:`compare` noted, in order; a new volume is deleted again if a later step fails."""
         created = False
-        self.done = []
         try:
             for step in self.steps:
                 if step.kind == "set" and created:
@@ -972,7 +969,7 @@ class VolumeManager:
                 if step.kind == "remove-brick-commit":
                     self._wait_task("remove-brick", step.args[:-1] + ["status"], "remove-brick")
                 self.cli.run(*step.args, about=step.kind)
-                self.done.append(" ".join(self.cli.command(*step.args)))
+                self.record.done(self._text(step))
                 if step.kind == "create":
                     created = True
                 if step.kind == "rebalance" and self.spec.rebalance_wait:
@@ -992,8 +989,12 @@ class VolumeManager:
             raise DcosError(f"options: unknown to gluster: {'; '.join(errors)}", unknown_options=errors)
 
     def _roll_back_create(self, error):
-        ok, _root, errstr = self.cli.call("volume", "delete", self.spec.name)
+        try:
+            ok, _root, errstr = self.cli.call("volume", "delete", self.spec.name)
+        except DcosError as again:  # the delete timed out too
+            ok, errstr = False, again.msg
         if ok:
+            self.record.done(" ".join(self.cli.command("volume", "delete", self.spec.name)))
             error.msg += f" (volume {self.spec.name} was created by this run and has been deleted again)"
         else:
             error.msg += f" (volume {self.spec.name} was created by this run; deleting it failed: {errstr})"
@@ -1004,7 +1005,7 @@ class VolumeManager:
         if ok and parse_task_status(root) in ("in progress", "completed"):
             return  # started by an earlier run that timed out: wait for it, then commit
         self.cli.run(*step.args, about="remove-brick")
-        self.done.append(" ".join(self.cli.command(*step.args)))
+        self.record.done(self._text(step))
 
     def _wait_task(self, what, status_args, about):
         start = self.clock()
@@ -1024,33 +1025,66 @@ class VolumeManager:
                 raise DcosError(f"{what} of volume {self.spec.name} {status}; see gluster {' '.join(status_args)}")
             if self.clock() >= deadline:
                 pending = " (the commit is pending: run the task again to finish it)" if what == "remove-brick" else ""
-                raise DcosError(f"{what} of volume {self.spec.name} still {status} after {self.spec.timeout}s{pending}")
+                raise DcosError(
+                    f"{what} of volume {self.spec.name} still {status} after {self.spec.timeout:g}s{pending}"
+                )
             self.sleep(1)
 
     # -- result ---------------------------------------------------------------------------------
 
     def volume_after(self, check_mode):
         """The volume as glusterd reports it now (None when absent); the current one in check mode."""
-        if check_mode or not self.plan_.changed:
+        if check_mode or not self.record.changed:
             return self.current
         return self.cli.volume_info(self.spec.name)
 
 
-def ensure_volume(runner, params, check_mode=False, binary="gluster", **manager_args):
-    """Plan (and unless ``check_mode`` apply) ``params``; returns the module result dict."""
+def ensure_volume(params, record, binary="gluster", runner=None, **manager_args):
+    """Compare (and unless ``record.check_mode`` apply) ``params``, noting every change in
+    ``record``; returns the module result dict. Every CLI call is bounded by ``params['timeout']``
+    (through :func:`timed_runner`, unless another ``runner`` is given)."""
     spec = parse_spec(params)
-    cli = GlusterCli(runner, binary)
-    manager = VolumeManager(cli, spec, **manager_args)
-    plan = manager.plan()
-    if not check_mode and plan.changed:
+    if runner is None:
+        runner = timed_runner(spec.timeout)
+    manager = VolumeManager(GlusterCli(runner, binary), spec, record, **manager_args)
+    manager.compare()
+    if not record.check_mode and record.changed:
         manager.apply()
-    volume = manager.volume_after(check_mode)
-    return plan.result(volume=volume or {})
+    volume = manager.volume_after(record.check_mode)
+    return record.result(volume=volume or {})
 
 
-def subprocess_runner(args):  # pragma: no cover - used outside Ansible (tests, daemon)
-    """A runner for code outside Ansible: ``(rc, stdout, stderr)`` of ``args``."""
-    import subprocess
+def timed_runner(timeout):
+    """A runner that runs each command with ``LC_ALL=C`` and waits at most ``timeout`` seconds.
 
-    proc = subprocess.run(args, capture_output=True, text=True, check=False, env=dict(os.environ, LC_ALL="C"))
-    return proc.returncode, proc.stdout, proc.stderr
+    A command still running then is killed with its whole process group (a CLI may leave children
+    holding its output open) and the runner raises a DcosError naming the command and the timeout.
+    """
+
+    def run(args):
+        proc = subprocess.Popen(  # noqa: S603 - an argument list, never a shell
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, LC_ALL="C"),
+            start_new_session=True,
+        )
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise DcosError(
+                f"timeout: {' '.join(args)} did not finish within {timeout:g}s (timeout) and was killed",
+                command=" ".join(args),
+            ) from None
+        return proc.returncode, out, err
+
+    return run
+
+
+def _kill_group(proc):
+    with contextlib.suppress(OSError):  # already gone
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()

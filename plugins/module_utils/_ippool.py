@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The global IP pool: one fixed address per Marathon app ID, shared by every controller.
 
-Three layers, none of which imports Ansible:
+Three layers, none of which uses Ansible's module flow (only the store options spec names Ansible's
+``env_fallback``):
 
 * :class:`PoolSpec` and the functions beside it are the pure rules: what a pool is (segments,
   gateway, reserved addresses and ranges, an optional allocation range), which address a new app
@@ -11,8 +12,13 @@ Three layers, none of which imports Ansible:
   an ``fcntl`` lock held across read-allocate-write, atomic replace) and :class:`ZooKeeperStore`
   (kazoo; an allocation is an atomic multi-op that creates the address's znode, so two controllers
   can never hand out the same address).
-* :class:`IpPoolManager` plans each state with a :class:`ChangePlan` and builds the result the
-  module, the lookup and the reconciler return.
+* :class:`IpPoolManager` runs each state, noting what it changes in a ``ChangeRecord``, and builds
+  the result the module, the lookup and the reconciler return.
+
+:data:`STORE_OPTIONS_SPEC` is the one argument spec of the store options (``backend``, ``path``,
+``lock_timeout``, ``zk_*``) that the module and the lookup share, documented by the doc fragment
+``pptv.dcos._ip_pool_store``; both read the same environment variables (:data:`STORE_ENV`), and
+:func:`open_store` validates them the same way for both.
 
 netaddr and kazoo are imported with a guard; callers check :data:`HAS_NETADDR` / :data:`HAS_KAZOO`.
 """
@@ -23,6 +29,7 @@ import contextlib
 import errno
 import fcntl
 import functools
+import ipaddress
 import json
 import os
 import random
@@ -32,7 +39,10 @@ import time
 import traceback
 from urllib.parse import quote, unquote
 
-from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangePlan
+from ansible.module_utils.common.parameters import env_fallback
+
+from ansible_collections.pptv.dcos.plugins.module_utils import _validate
+from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangeRecord
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 from ansible_collections.pptv.dcos.plugins.module_utils._marathon_app import normalize_app_id
 
@@ -68,16 +78,47 @@ except ImportError:
 STATE_VERSION = 1
 DEFAULT_PATH = "/var/lib/pptv-dcos/ip_pool.json"
 DEFAULT_ZK_ROOT = "/pptv-dcos/ip_pool"
-_POOL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+DEFAULT_ZK_HOSTS = "127.0.0.1:2181"
+ZK_DEFAULT_PORT = 2181
+POOL_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+POOL_NAME_RULE = "letters, digits, '_', '.' and '-', starting with a letter or digit"
+# A ZooKeeper path: '/' alone, or '/'-separated non-empty names without whitespace or control characters.
+_ZK_ROOT_RE = re.compile(r"/|(/[^/\x00-\x20\x7f]+)+")
+
+# The environment variables of the store options, read by the module (on the host it runs on)
+# and by the lookup (on the controller) alike.
+STORE_ENV = {
+    "backend": "PPTV_DCOS_IP_POOL_BACKEND",
+    "path": "PPTV_DCOS_IP_POOL_PATH",
+    "zk_hosts": "PPTV_DCOS_ZK_HOSTS",
+    "zk_root": "PPTV_DCOS_IP_POOL_ZK_ROOT",
+}
+
+# The store options of the module and the lookup (doc fragment pptv.dcos._ip_pool_store).
+# ``path`` is a plain string on purpose: Ansible's ``path`` type makes a lookup's relative path (and
+# an empty one) relative to the playbook while the module keeps it as given; open_store() expands
+# ``~`` and requires an absolute path for both, so that both open the same file.
+STORE_OPTIONS_SPEC = {
+    "backend": {
+        "type": "str",
+        "choices": ["file", "zookeeper"],
+        "default": "file",
+        "fallback": (env_fallback, [STORE_ENV["backend"]]),
+    },
+    "path": {"type": "str", "default": DEFAULT_PATH, "fallback": (env_fallback, [STORE_ENV["path"]])},
+    "lock_timeout": {"type": "int", "default": 60},
+    "zk_hosts": {"type": "str", "default": DEFAULT_ZK_HOSTS, "fallback": (env_fallback, [STORE_ENV["zk_hosts"]])},
+    "zk_root": {"type": "str", "default": DEFAULT_ZK_ROOT, "fallback": (env_fallback, [STORE_ENV["zk_root"]])},
+    "zk_timeout": {"type": "float", "default": 10},
+}
 
 
 # -- pure rules ------------------------------------------------------------------------------------
 
 
-def check_pool_name(name):
-    if not name or not _POOL_NAME_RE.match(str(name)):
-        raise DcosError(f'pool: "{name}" is not a valid pool name (letters, digits, "_", ".", "-")')
-    return str(name)
+def check_pool_name(name, option="pool"):
+    """A pool name, matched in full (``"oak\\n"`` is not ``oak``)."""
+    return _validate.name(name, option, POOL_NAME_RE, POOL_NAME_RULE)
 
 
 def _require_netaddr():
@@ -86,31 +127,35 @@ def _require_netaddr():
 
 
 def _parse_ip(option, value):
+    """A netaddr address from exactly an IP address (no stray whitespace, no zone index)."""
+    text = _validate.ip_address(value, option)
     try:
-        return netaddr.IPAddress(str(value).strip())
+        return netaddr.IPAddress(text)
     except (netaddr.AddrFormatError, ValueError, TypeError) as exc:
-        raise DcosError(f'{option}: "{value}" is not an IP address') from exc
+        raise DcosError(f"{option}: {value!r} is not an IP address netaddr can use") from exc
 
 
 def _parse_net(option, value):
-    text = str(value).strip()
-    if "/" not in text:
-        raise DcosError(f'{option}: "{value}" is not a CIDR (address/prefix)')
+    if not isinstance(value, str) or "/" not in value:
+        raise DcosError(f"{option}: {value!r} is not a CIDR (address/prefix)")
     try:
-        net = netaddr.IPNetwork(text)
+        ipaddress.ip_network(value, strict=False)
+        net = netaddr.IPNetwork(value)
     except (netaddr.AddrFormatError, ValueError, TypeError) as exc:
-        raise DcosError(f'{option}: "{value}" is not a valid CIDR') from exc
+        raise DcosError(f"{option}: {value!r} is not a valid CIDR") from exc
     if net.ip != net.network:
-        raise DcosError(f'{option}: "{value}" has host bits set (did you mean {net.cidr}?)')
+        raise DcosError(f"{option}: {value!r} has host bits set (did you mean {net.cidr}?)")
     return net
 
 
 def _parse_span(option, value):
     """An address, a CIDR or a range ``first-last``, as (normalised text, netaddr.IPSet)."""
-    text = str(value).strip()
+    if not isinstance(value, str):
+        raise DcosError(f"{option}: {value!r} is not an address, a CIDR or a range first-last")
+    text = value
     if "-" in text and "/" not in text:
         first, _sep, last = text.partition("-")
-        start, end = _parse_ip(option, first), _parse_ip(option, last)
+        start, end = _parse_ip(option, first.strip(" ")), _parse_ip(option, last.strip(" "))
         if start.version != end.version or start > end:
             raise DcosError(f'{option}: "{value}" is not a range (first-last, first <= last)')
         if start == end:
@@ -174,15 +219,26 @@ class PoolSpec:
             self.range_set = span if self.range_set is None else self.range_set | span
 
     @classmethod
-    def from_dict(cls, name, data):
-        data = data or {}
-        return cls(
-            name,
-            data.get("subnets") or [],
-            gateway=data.get("gateway"),
-            reserved=data.get("reserved") or (),
-            allocation_ranges=data.get("allocation_ranges") or (),
-        )
+    def from_dict(cls, name, data, where=None):
+        """The pool ``name`` as a store keeps it (``to_dict()``); ``where`` (the file or the znode)
+        prefixes the error when the stored definition is not valid."""
+        try:
+            if not isinstance(data, dict):
+                raise DcosError(f"the definition of pool {name} is not a mapping")
+            lists = {}
+            for key in ("subnets", "reserved", "allocation_ranges"):
+                value = data.get(key) or []
+                if not isinstance(value, list):
+                    raise DcosError(f"{key}: must be a list, got {type(value).__name__}")
+                lists[key] = value
+            gateway = data.get("gateway")
+            if gateway is not None and not isinstance(gateway, str):
+                raise DcosError(f"gateway: must be an address, got {gateway!r}")
+            return cls(name, lists["subnets"], gateway, lists["reserved"], lists["allocation_ranges"])
+        except DcosError as exc:
+            if where is None:
+                raise
+            raise DcosError(f"{where}: pool {name}: {exc.msg}", **exc.details) from exc
 
     def to_dict(self):
         return {
@@ -310,7 +366,7 @@ def _moved(app_id, held, asked):
     return DcosError(f"ip: {app_id} already holds {held}; release it before asking for {asked}")
 
 
-def plan_allocations(spec, allocations, requests, spread=0):
+def decide_allocations(spec, allocations, requests, spread=0):
     """Decide the address of each ``(app_id, ip or None)`` against ``allocations``.
 
     Returns ``[(app_id, ip, new)]``; ``new`` is False for an app that already holds its address.
@@ -347,6 +403,48 @@ def plan_allocations(spec, allocations, requests, spread=0):
     return decided
 
 
+# -- the stores ------------------------------------------------------------------------------------
+
+
+# The canonical text of an IPv4 address, as the stores write it: checked without parsing, since
+# every read checks every allocation of the pool (a file of thousands of them is read per call).
+_CANONICAL_IPV4 = re.compile(
+    r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+)
+
+
+def check_allocation(record, where):
+    """An allocation record as a store keeps it (``ip``, epoch seconds ``allocated_at`` and
+    ``missing_since``), or a DcosError that starts with ``where`` (the file or the znode)."""
+    if not isinstance(record, dict):
+        raise DcosError(f"{where}: is not a mapping with an ip")
+    ip = record.get("ip")
+    if not isinstance(ip, str) or _CANONICAL_IPV4.fullmatch(ip) is None:
+        _validate.ip_address(ip, f"{where}: ip")
+    for key in ("allocated_at", "missing_since"):
+        value = record.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise DcosError(f"{where}: {key}: must be a number of seconds, got {value!r}")
+        _validate.number(value, f"{where}: {key}")
+    return record
+
+
+def store_path(path):
+    """The state file of the file backend: ``~`` expanded, absolute (the module and the lookup may
+    run in different directories, so a relative path would name two files)."""
+    if not isinstance(path, str) or not path.strip():
+        raise DcosError(f"path: must be the absolute path of the state file, got {path!r}")
+    _validate.name(path, "path", r"[^\x00\n\r]+", "a file path has no NUL or line break")
+    expanded = os.path.expanduser(path)
+    if not os.path.isabs(expanded):
+        raise DcosError(f"path: must be an absolute path (or start with ~), got {path!r}")
+    if expanded.endswith("/"):
+        raise DcosError(f"path: {path!r} names a directory, not the state file")
+    return os.path.normpath(expanded)
+
+
 # -- the file store --------------------------------------------------------------------------------
 
 
@@ -368,11 +466,9 @@ class FileStore:
     """
 
     def __init__(self, path=DEFAULT_PATH, lock_timeout=60):
-        if not path:
-            raise DcosError("path: required with backend=file")
-        self.path = os.path.abspath(os.path.expanduser(path))
+        self.path = store_path(path)
         self.lock_path = self.path + ".lock"
-        self.lock_timeout = lock_timeout
+        self.lock_timeout = _validate.number(lock_timeout, "lock_timeout", minimum=0)
 
     def close(self):
         """Nothing to close (the lock is released after each operation)."""
@@ -438,20 +534,22 @@ class FileStore:
         return state
 
     def _check_shape(self, pools):
+        """Every pool, definition and allocation of the file valid, or a DcosError naming the file."""
         where = f"path: {self.path} is not a valid ip_pool state file"
         if not isinstance(pools, dict):
             raise DcosError(f"{where}: pools is not a mapping")
         for name, entry in pools.items():
+            check_pool_name(name, f"{where}: pool name")
             if not isinstance(entry, dict):
                 raise DcosError(f"{where}: pool {name} is not a mapping")
             if not isinstance(entry.get("spec"), dict):
                 raise DcosError(f"{where}: pool {name} has no spec mapping")
+            PoolSpec.from_dict(name, entry["spec"], where)
             allocations = entry.get("allocations")
             if not isinstance(allocations, dict):
                 raise DcosError(f"{where}: pool {name} has no allocations mapping")
             for app_id, record in allocations.items():
-                if not isinstance(record, dict) or not isinstance(record.get("ip"), str):
-                    raise DcosError(f"{where}: allocation {app_id} of pool {name} has no ip")
+                check_allocation(record, f"{where}: allocation {app_id} of pool {name}")
 
     def _write(self, state):
         directory = os.path.dirname(self.path)
@@ -550,7 +648,7 @@ class FileStore:
             if entry is None:
                 raise DcosError(f"pool {name} does not exist (define it with state=present)", pool=name)
             spec = PoolSpec.from_dict(name, entry["spec"])
-            decided = plan_allocations(spec, entry["allocations"], requests)
+            decided = decide_allocations(spec, entry["allocations"], requests)
             if any(new for _app, _ip, new in decided) and not check_mode:
                 now = time.time()
                 for app_id, ip, new in decided:
@@ -626,13 +724,17 @@ class ZooKeeperStore:
 
     MAX_ATTEMPTS = 200
 
-    def __init__(self, hosts="127.0.0.1:2181", root=DEFAULT_ZK_ROOT, timeout=10.0, client=None):
+    def __init__(self, hosts=DEFAULT_ZK_HOSTS, root=DEFAULT_ZK_ROOT, timeout=10.0, client=None):
         if not HAS_KAZOO and client is None:
             raise DcosError("the kazoo Python library is required for backend=zookeeper", exception=KAZOO_IMPORT_ERROR)
-        if not root or not root.startswith("/") or root != "/" and root.endswith("/"):
-            raise DcosError(f'zk_root: "{root}" must be an absolute ZooKeeper path without a trailing "/"')
+        _validate.name(
+            root, "zk_root", _ZK_ROOT_RE, "an absolute ZooKeeper path, no trailing '/', spaces or control characters"
+        )
+        timeout = _validate.timeout(timeout, "zk_timeout")
+        servers = _validate.host_port_list(hosts, "zk_hosts", default_port=ZK_DEFAULT_PORT)
         self.root = root.rstrip("/")
-        self.hosts = hosts
+        self.hosts = ",".join(f"{host}:{port}" for host, port in servers)
+        hosts = self.hosts
         self.zk = client
         if self.zk is None:
             self.zk = KazooClient(hosts=hosts, timeout=timeout)
@@ -657,6 +759,10 @@ class ZooKeeperStore:
         if not isinstance(record, dict) or any(key not in record for key in need):
             wanted = ", ".join(need) or "a mapping"
             raise DcosError(f"zk_root: znode {path} under {self.root} is not an ip_pool record (needs {wanted})")
+        if "ip" in need:
+            check_allocation(record, f"zk_root: znode {path} under {self.root}")
+        if "app_id" in need and not isinstance(record["app_id"], str):
+            raise DcosError(f"zk_root: znode {path} under {self.root}: app_id: must be a string")
         return record
 
     def _pool_path(self, name):
@@ -667,7 +773,10 @@ class ZooKeeperStore:
             data, stat = self.zk.get(self._pool_path(name))
         except kazoo_exceptions.NoNodeError:
             return None, None
-        return self._decode(self._pool_path(name), data), stat
+        path = self._pool_path(name)
+        record = self._decode(path, data)
+        PoolSpec.from_dict(name, record, f"zk_root: znode {path} under {self.root}")
+        return record, stat
 
     def _app_records(self, name):
         base = self._pool_path(name) + "/apps"
@@ -714,9 +823,12 @@ class ZooKeeperStore:
     @_zk_guarded
     def list_pools(self):
         try:
-            return sorted(self.zk.get_children(f"{self.root}/pools"))
+            names = sorted(self.zk.get_children(f"{self.root}/pools"))
         except kazoo_exceptions.NoNodeError:
             return []
+        for name in names:
+            check_pool_name(name, f"zk_root: a pool under {self.root}/pools")
+        return names
 
     @_zk_guarded
     def set_missing(self, name, marks):
@@ -840,7 +952,7 @@ class ZooKeeperStore:
             for ip, owner in self._ip_owners(name, [ip for ip in asked if ip in taken]).items():
                 allocations.pop(f"(holder of {ip})", None)
                 allocations[owner] = {"ip": ip}
-            decided = plan_allocations(spec, allocations, requests, spread=spread)
+            decided = decide_allocations(spec, allocations, requests, spread=spread)
             new = [(app, ip) for app, ip, is_new in decided if is_new]
             if not new or check_mode:
                 return spec, decided
@@ -886,32 +998,67 @@ class ZooKeeperStore:
 
 
 def open_store(params):
-    """The store named by ``params['backend']`` (the module's and the lookup's options)."""
-    backend = params.get("backend") or "file"
+    """The store named by ``params['backend']``, from the options of :data:`STORE_OPTIONS_SPEC`
+    (the module's and the lookup's alike), each validated; a missing key takes its default."""
+    options = {key: spec.get("default") for key, spec in STORE_OPTIONS_SPEC.items()}
+    options.update({key: params[key] for key in STORE_OPTIONS_SPEC if params.get(key) is not None})
+    backend = options["backend"]
     if backend == "file":
-        return FileStore(params.get("path") or DEFAULT_PATH, lock_timeout=params.get("lock_timeout") or 60)
+        return FileStore(options["path"], lock_timeout=options["lock_timeout"])
     if backend == "zookeeper":
-        return ZooKeeperStore(
-            hosts=params.get("zk_hosts") or "127.0.0.1:2181",
-            root=params.get("zk_root") or DEFAULT_ZK_ROOT,
-            timeout=float(params.get("zk_timeout") or 10),
-        )
-    raise DcosError(f'backend: "{backend}" is not one of file, zookeeper')
+        return ZooKeeperStore(hosts=options["zk_hosts"], root=options["zk_root"], timeout=options["zk_timeout"])
+    raise DcosError(f"backend: {backend!r} is not one of file, zookeeper")
 
 
 # -- the manager -----------------------------------------------------------------------------------
 
 
-class IpPoolManager:
-    """Plans and applies one ip_pool task against a store."""
+STATES = ("present", "absent", "allocated", "released", "synced")
 
-    def __init__(self, store, params, check_mode=False):
+
+def task_state(params):
+    """The state of an ip_pool task: ``state``, or allocated when app IDs are given, else present.
+
+    Refuses the parameters that make no sense with that state (checked before any store is opened).
+    """
+    state = params.get("state")
+    apps_given = params.get("app_id") is not None or params.get("app_ids") is not None
+    if state is None:
+        state = "allocated" if apps_given else "present"
+    if state not in STATES:
+        raise DcosError(f"state: {state!r} is not one of {', '.join(STATES)}")
+    if state in ("present", "absent") and apps_given:
+        raise DcosError(f"app_id/app_ids: not used with state={state} (use allocated or released)")
+    if state == "present" and not params.get("subnets"):
+        raise DcosError("subnets: required with state=present")
+    return state
+
+
+class IpPoolManager:
+    """Runs one ip_pool task against a store, noting each change in ``record`` (a ChangeRecord).
+
+    Each store call decides and writes under the store's lock (or as one ZooKeeper transaction),
+    so the record notes the difference and the step once the store has answered, and marks the
+    step done right away when it was written (not in check mode).
+    """
+
+    def __init__(self, store, params, record=None):
         _require_netaddr()
         self.store = store
         self.params = params
         self.pool = check_pool_name(params.get("pool"))
-        self.check_mode = check_mode
-        self.plan = ChangePlan()
+        self.record = record if record is not None else ChangeRecord()
+        self.check_mode = self.record.check_mode
+
+    def run(self, state):
+        """The result of ``state`` (all but synced, which needs Marathon: see ``_ippool_sync``)."""
+        return getattr(self, state)()
+
+    def _written(self, step):
+        """Note ``step``, and mark it done unless in check mode (the store call has returned)."""
+        self.record.step(step)
+        if not self.check_mode:
+            self.record.done(step)
 
     def app_requests(self):
         """``[(app_id, ip or None)]`` from ``app_id``/``ip`` or ``app_ids``, normalised, in order."""
@@ -939,9 +1086,9 @@ class IpPoolManager:
             allocation_ranges=self.params.get("allocation_ranges") or (),
         )
         before, allocations = self.store.save_pool(spec, check_mode=self.check_mode)
-        if self.plan.record("pool", before, spec.to_dict()):
-            self.plan.action(f"{'create' if before is None else 'update'} pool {self.pool}")
-        return self.plan.result(
+        if self.record.difference("pool", before, spec.to_dict()):
+            self._written(f"{'create' if before is None else 'update'} pool {self.pool}")
+        return self.record.result(
             pool=self.pool,
             definition=spec.to_dict(),
             size=spec.size(),
@@ -953,11 +1100,11 @@ class IpPoolManager:
             self.pool, force=bool(self.params.get("force")), check_mode=self.check_mode
         )
         if before is not None:
-            self.plan.record("pool", before, None)
-            self.plan.action(
+            self.record.difference("pool", before, None)
+            self._written(
                 f"delete pool {self.pool}" + (f" and its {len(allocations)} allocations" if allocations else "")
             )
-        return self.plan.result(pool=self.pool, definition=None, released=sorted(allocations))
+        return self.record.result(pool=self.pool, definition=None, released=sorted(allocations))
 
     def allocated(self):
         requests = self.app_requests()
@@ -967,12 +1114,12 @@ class IpPoolManager:
         allocations = []
         for app_id, ip, new in decided:
             if new:
-                self.plan.record(app_id, None, ip)
-                self.plan.action(f"allocate {ip} to {app_id} in pool {self.pool}")
+                self.record.difference(app_id, None, ip)
+                self._written(f"allocate {ip} to {app_id} in pool {self.pool}")
             entry = spec.describe(ip)
             entry["app_id"] = app_id
             allocations.append(entry)
-        result = self.plan.result(pool=self.pool, allocations=allocations)
+        result = self.record.result(pool=self.pool, allocations=allocations)
         if self.params.get("app_id") is not None:
             result.update(allocations[0])
         return result
@@ -981,12 +1128,12 @@ class IpPoolManager:
         """Check mode before the pool exists (a fresh ``--check`` run): changed, addresses unknown."""
         allocations = []
         for app_id, ip in requests:
-            self.plan.record(app_id, None, ip or "(chosen when the pool is created)")
-            self.plan.action(f"allocate {ip or 'an address'} to {app_id} in pool {self.pool}")
+            self.record.difference(app_id, None, ip or "(chosen when the pool is created)")
+            self.record.step(f"allocate {ip or 'an address'} to {app_id} in pool {self.pool}")
             allocations.append(
                 {"app_id": app_id, "ip": ip, "prefix": None, "subnet": None, "gateway": None, "pool": self.pool}
             )
-        result = self.plan.result(
+        result = self.record.result(
             pool=self.pool,
             allocations=allocations,
             msg=f"pool {self.pool} does not exist yet (check mode): its addresses are chosen when it is created",
@@ -1001,9 +1148,9 @@ class IpPoolManager:
             raise DcosError("ip: not used with state=released (an app's address is found by its app ID)")
         freed = self.store.release(self.pool, [app for app, _ip in requests], check_mode=self.check_mode)
         for app_id, ip in sorted(freed.items()):
-            self.plan.record(app_id, ip, None)
-            self.plan.action(f"release {ip} of {app_id} in pool {self.pool}")
-        return self.plan.result(pool=self.pool, released=sorted(freed), allocations=[])
+            self.record.difference(app_id, ip, None)
+            self._written(f"release {ip} of {app_id} in pool {self.pool}")
+        return self.record.result(pool=self.pool, released=sorted(freed), allocations=[])
 
     def lookup(self, app_ids, allocate=False):
         """Entries (like ``allocations``) of ``app_ids``; allocates the missing ones when asked."""

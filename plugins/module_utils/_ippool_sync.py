@@ -14,6 +14,7 @@ holds, an app on a reserved address.
 
 from __future__ import annotations
 
+from ansible_collections.pptv.dcos.plugins.module_utils import _validate
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 from ansible_collections.pptv.dcos.plugins.module_utils._ippool import PoolSpec, netaddr
 
@@ -49,14 +50,14 @@ def app_addresses(app):
 
 
 def reconcile(spec, allocations, other_specs, apps, now, grace_period):
-    """Decide the sync of pool ``spec``; returns a dict of the decisions.
+    """Decide the sync of pool ``spec``; returns the decisions, a dict.
 
     ``allocations``: ``{app_id: {"ip", "allocated_at", "missing_since"?}}`` of this pool;
     ``other_specs``: the other pools' :class:`PoolSpec`; ``apps``: Marathon's apps (with tasks).
     Keys: ``record`` [(app_id, ip)], ``release`` {app_id: ip}, ``mark`` {app_id: now},
     ``unmark`` [app_id], ``pending`` [{app_id, ip, missing_since, release_after}], ``conflicts``.
     """
-    plan = {"record": [], "release": {}, "mark": {}, "unmark": [], "pending": [], "conflicts": []}
+    decisions = {"record": [], "release": {}, "mark": {}, "unmark": [], "pending": [], "conflicts": []}
     owners = {record["ip"]: app for app, record in allocations.items()}
     users = {}  # ip in this pool -> [app ids using it]
     app_ids = set()
@@ -66,7 +67,7 @@ def reconcile(spec, allocations, other_specs, apps, now, grace_period):
         mine = {}
         for ip, sources in app_addresses(app).items():
             if ip.startswith("invalid:"):
-                plan["conflicts"].append(
+                decisions["conflicts"].append(
                     _conflict(
                         "invalid address", ip[8:], [app_id], f"{app_id} declares {ip[8:]!r} ({', '.join(sources)})"
                     )
@@ -75,7 +76,7 @@ def reconcile(spec, allocations, other_specs, apps, now, grace_period):
             addr = netaddr.IPAddress(ip)
             if spec.subnet_of(addr) is None:
                 if not any(other.subnet_of(addr) is not None for other in other_specs):
-                    plan["conflicts"].append(
+                    decisions["conflicts"].append(
                         _conflict(
                             "outside every pool",
                             ip,
@@ -86,33 +87,33 @@ def reconcile(spec, allocations, other_specs, apps, now, grace_period):
                 continue
             mine[ip] = sources
             users.setdefault(ip, []).append(app_id)
-        _sync_app(plan, spec, allocations, owners, app_id, mine)
+        _sync_app(decisions, spec, allocations, owners, app_id, mine)
     for ip, using in sorted(users.items()):
         if len(using) > 1:
-            plan["conflicts"].append(_conflict("shared address", ip, using, f"{' and '.join(using)} all use {ip}"))
+            decisions["conflicts"].append(_conflict("shared address", ip, using, f"{' and '.join(using)} all use {ip}"))
     shared = {ip for ip, using in users.items() if len(using) > 1}
-    plan["record"] = [(app, ip) for app, ip in plan["record"] if ip not in shared]
-    _sync_missing(plan, allocations, app_ids, now, grace_period)
-    return plan
+    decisions["record"] = [(app, ip) for app, ip in decisions["record"] if ip not in shared]
+    _sync_missing(decisions, allocations, app_ids, now, grace_period)
+    return decisions
 
 
-def _sync_missing(plan, allocations, app_ids, now, grace_period):
+def _sync_missing(decisions, allocations, app_ids, now, grace_period):
     """Mark, unmark and release the allocations of apps Marathon no longer has."""
     for app_id, record in sorted(allocations.items()):
         since = record.get("missing_since")
         if app_id in app_ids:
             if since is not None:
-                plan["unmark"].append(app_id)
+                decisions["unmark"].append(app_id)
             continue
         if since is None and grace_period > 0:
-            plan["mark"][app_id] = now
+            decisions["mark"][app_id] = now
             since = now
         # An allocation younger than the grace period may be one not deployed yet: wait for it too.
         release_after = max(since if since is not None else now, record.get("allocated_at") or 0) + grace_period
         if now >= release_after:
-            plan["release"][app_id] = record["ip"]
+            decisions["release"][app_id] = record["ip"]
         else:
-            plan["pending"].append(
+            decisions["pending"].append(
                 {"app_id": app_id, "ip": record["ip"], "missing_since": since, "release_after": release_after}
             )
 
@@ -121,20 +122,20 @@ def _conflict(kind, ip, app_ids, message):
     return {"kind": kind, "ip": ip, "app_ids": list(app_ids), "message": message}
 
 
-def _sync_app(plan, spec, allocations, owners, app_id, mine):
+def _sync_app(decisions, spec, allocations, owners, app_id, mine):
     """Decide one app's addresses inside the pool (``mine``: {ip: sources})."""
     held = allocations.get(app_id)
     if not mine:
         return
     if len(mine) > 1:
-        plan["conflicts"].append(
+        decisions["conflicts"].append(
             _conflict("several addresses", sorted(mine)[0], [app_id], f"{app_id} uses {', '.join(sorted(mine))}")
         )
         return
     ip, sources = next(iter(mine.items()))
     if held is not None:
         if held["ip"] != ip:
-            plan["conflicts"].append(
+            decisions["conflicts"].append(
                 _conflict(
                     "address differs", ip, [app_id], f"{app_id} uses {ip} ({', '.join(sources)}) but holds {held['ip']}"
                 )
@@ -142,36 +143,38 @@ def _sync_app(plan, spec, allocations, owners, app_id, mine):
         return
     owner = owners.get(ip)
     if owner is not None:
-        plan["conflicts"].append(
+        decisions["conflicts"].append(
             _conflict("held by another app", ip, [app_id, owner], f"{app_id} uses {ip}, held by {owner}")
         )
         return
     reason = spec.blocked_reason(netaddr.IPAddress(ip))
     if reason:
-        plan["conflicts"].append(_conflict("blocked address", ip, [app_id], f"{app_id} uses {ip}, {reason}"))
+        decisions["conflicts"].append(_conflict("blocked address", ip, [app_id], f"{app_id} uses {ip}, {reason}"))
         return
-    plan["record"].append((app_id, ip))
+    decisions["record"].append((app_id, ip))
 
 
-def _apply(store, pool, plan, allocations, conflicts):
-    """Write the reconcile; returns (recorded app IDs, released app IDs). A failure after some
-    writes says which were made, with ``changed=True``."""
+def _write_decisions(store, pool, decisions, allocations, conflicts, record):
+    """Write the reconcile, marking each write done in ``record`` as soon as it is made; returns
+    (recorded app IDs, released app IDs). A failure after some writes says which were made."""
     recorded = []
-    done = []  # the writes made so far, for the error when a later one fails
-    for app_id, ip in plan["record"]:
+    for app_id, ip in decisions["record"]:
+        step = _record_step(pool, app_id, ip)
         try:
             store.allocate(pool, [(app_id, ip)])
-            recorded.append(app_id)
-            done.append(f"recorded {ip} of {app_id}")
         except DcosError as exc:  # taken meanwhile by another controller
             conflicts.append(_conflict("record failed", ip, [app_id], exc.msg))
-    marks = dict(plan["mark"])
-    marks.update({app_id: None for app_id in plan["unmark"]})
-    released = sorted(plan["release"])
+            continue
+        recorded.append(app_id)
+        record.done(step)
+    marks = dict(decisions["mark"])
+    marks.update({app_id: None for app_id in decisions["unmark"]})
+    released = sorted(decisions["release"])
     try:
         if marks:
             store.set_missing(pool, marks)
-            done.append(f"updated the missing marks of {', '.join(sorted(marks))}")
+            for step in _mark_steps(decisions):
+                record.done(step)
         if released:
             # Release only what still is as read: the app may have come back, or been
             # re-allocated, since (checked under the file lock / a versioned delete in ZooKeeper).
@@ -180,20 +183,38 @@ def _apply(store, pool, plan, allocations, conflicts):
                 for app in released
             }
             released = sorted(store.release(pool, released, expect=expect))
+            for app_id in released:
+                record.done(_release_step(pool, app_id, decisions["release"][app_id]))
     except DcosError as exc:
-        if not done:
+        if not record.applied:
             raise
-        details = dict(exc.details)
-        details.update(changed=True, recorded=list(recorded))
-        raise DcosError(f"{exc.msg} (after these writes to pool {pool}: {'; '.join(done)})", **details) from exc
+        details = dict(exc.details, recorded=list(recorded))
+        raise DcosError(
+            f"{exc.msg} (after these writes to pool {pool}: {'; '.join(record.applied)})", **details
+        ) from exc
     return recorded, released
 
 
-def sync_pool(store, pool, client, plan_recorder, now, grace_period, check_mode=False):
-    """Run the reconcile of ``pool`` with Marathon (``client``) and apply it unless ``check_mode``.
+def _record_step(pool, app_id, ip):
+    return f"record {ip} of {app_id} (used in Marathon) in pool {pool}"
 
-    ``plan_recorder`` is the manager's ChangePlan. Returns the result keys of state=synced.
-    """
+
+def _release_step(pool, app_id, ip):
+    return f"release {ip} of {app_id} (gone from Marathon) in pool {pool}"
+
+
+def _mark_steps(decisions):
+    steps = [
+        f"mark {app_id} missing from Marathon since {since:.0f}" for app_id, since in sorted(decisions["mark"].items())
+    ]
+    steps += [f"clear the missing mark of {app_id} (back in Marathon)" for app_id in decisions["unmark"]]
+    return steps
+
+
+def sync_pool(store, pool, client, record, now, grace_period):
+    """Run the reconcile of ``pool`` with Marathon (``client``), noting each change in ``record``
+    (a ChangeRecord), and write it unless ``record.check_mode``. Returns the result keys of
+    state=synced."""
     data = store.get_pool(pool)
     if data is None:
         raise DcosError(f"pool {pool} does not exist (define it with state=present)", pool=pool)
@@ -205,29 +226,26 @@ def sync_pool(store, pool, client, plan_recorder, now, grace_period, check_mode=
             others.append(PoolSpec.from_dict(name, other))
     allocations = store.allocations(pool)
     apps = client.list_apps(embed=("apps.tasks",))
-    plan = reconcile(spec, allocations, others, apps, now, grace_period)
-    for app_id, ip in plan["record"]:
-        plan_recorder.record(app_id, None, ip)
-        plan_recorder.action(f"record {ip} of {app_id} (used in Marathon) in pool {pool}")
-    for app_id, since in sorted(plan["mark"].items()):
-        plan_recorder.action(f"mark {app_id} missing from Marathon since {since:.0f}")
-    for app_id in plan["unmark"]:
-        plan_recorder.action(f"clear the missing mark of {app_id} (back in Marathon)")
-    for app_id, ip in sorted(plan["release"].items()):
-        plan_recorder.record(app_id, ip, None)
-        plan_recorder.action(f"release {ip} of {app_id} (gone from Marathon) in pool {pool}")
-    conflicts = list(plan["conflicts"])
-    recorded = []
-    if check_mode:
-        recorded = [app_id for app_id, _ip in plan["record"]]
-        released = sorted(plan["release"])
+    decisions = reconcile(spec, allocations, others, apps, now, grace_period)
+    for app_id, ip in decisions["record"]:
+        record.difference(app_id, None, ip)
+        record.step(_record_step(pool, app_id, ip))
+    for step in _mark_steps(decisions):
+        record.step(step)
+    for app_id, ip in sorted(decisions["release"].items()):
+        record.difference(app_id, ip, None)
+        record.step(_release_step(pool, app_id, ip))
+    conflicts = list(decisions["conflicts"])
+    if record.check_mode:
+        recorded = [app_id for app_id, _ip in decisions["record"]]
+        released = sorted(decisions["release"])
     else:
-        recorded, released = _apply(store, pool, plan, allocations, conflicts)
+        recorded, released = _write_decisions(store, pool, decisions, allocations, conflicts, record)
     return {
         "pool": pool,
-        "recorded": [{"app_id": app, "ip": ip} for app, ip in plan["record"] if app in recorded],
+        "recorded": [{"app_id": app, "ip": ip} for app, ip in decisions["record"] if app in recorded],
         "released": released,
-        "pending_release": plan["pending"],
+        "pending_release": decisions["pending"],
         "conflicts": conflicts,
         "apps": len(apps),
     }
@@ -237,7 +255,6 @@ def synced(manager, client, grace_period, now):
     """``state: synced`` of an :class:`IpPoolManager`: reconcile its pool with Marathon."""
     if manager.params.get("app_id") is not None or manager.params.get("app_ids"):
         raise DcosError("app_id/app_ids: not used with state=synced (every app of Marathon is read)")
-    if grace_period < 0:
-        raise DcosError("grace_period: must be 0 or more seconds")
-    keys = sync_pool(manager.store, manager.pool, client, manager.plan, now, grace_period, manager.check_mode)
-    return manager.plan.result(**keys)
+    grace_period = _validate.integer(grace_period, "grace_period", minimum=0)
+    keys = sync_pool(manager.store, manager.pool, client, manager.record, now, grace_period)
+    return manager.record.result(**keys)

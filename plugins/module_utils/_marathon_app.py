@@ -26,14 +26,20 @@ Inside a field the user gave:
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import re
 
+from ansible_collections.pptv.dcos.plugins.module_utils import _validate
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 
 # Marathon's PathId (stringTypes.raml), applied to the canonical absolute id.
 _SEGMENT = r"(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])"
-_APP_ID_RE = re.compile(r"^(/" + _SEGMENT + r")+$")
+_APP_ID_RE = re.compile(r"(/" + _SEGMENT + r")+")
+_APP_ID_WORDS = (
+    "a Marathon app id is path segments of lower-case letters, digits, '-' and '.', each starting and ending "
+    "with a letter or digit (for example /int/redis)"
+)
 # Since 1.8 an id may not end in one of these (they are sub-resources of an app).
 _RESERVED_LAST_SEGMENTS = ("restart", "tasks", "versions")
 
@@ -50,7 +56,10 @@ READ_ONLY_FIELDS = frozenset(
         "deployments",
         "lastTaskFailure",
         "taskStats",
+        "tasksStats",
         "readinessCheckResults",
+        # Not Marathon's: the version list marathon_app_info adds (so its apps can be passed back).
+        "versions",
     )
 )
 
@@ -121,11 +130,7 @@ def normalize_app_id(app_id, option="app_id"):
     if not isinstance(app_id, str) or not app_id.strip("/ "):
         raise DcosError(f"{option}: an app id is required (a path such as /group/app), got {app_id!r}")
     canonical = "/" + app_id.strip().strip("/")
-    if not _APP_ID_RE.match(canonical):
-        raise DcosError(
-            f"{option}: {app_id!r} is not a valid Marathon app id: use path segments of lower-case letters, digits, "
-            "'-' and '.', each starting and ending with a letter or digit (for example /int/redis)"
-        )
+    _validate.name(canonical, option, _APP_ID_RE, _APP_ID_WORDS)
     if canonical.rsplit("/", 1)[-1] in _RESERVED_LAST_SEGMENTS:
         raise DcosError(f"{option}: {app_id!r} may not end in restart, tasks or versions (reserved by Marathon)")
     return canonical
@@ -133,10 +138,6 @@ def normalize_app_id(app_id, option="app_id"):
 
 def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _type_name(value):
@@ -169,35 +170,135 @@ def _check_string_map(value, where, allow_secret=False):
     return result
 
 
-def _check_number(definition, key, where, integer=False, minimum=0):
-    if key not in definition or definition[key] is None:
-        return
-    value = definition[key]
-    ok = _is_int(value) if integer else _is_number(value)
-    kind = "an integer" if integer else "a number"
-    if not ok:
-        raise DcosError(f"{where}.{key} must be {kind}, got {_type_name(value)} {value!r}")
-    if minimum is not None and value < minimum:
-        raise DcosError(f"{where}.{key} must be {minimum} or more, got {value!r}")
+# Marathon's number fields (v1.11 RAML): (key, kind, minimum, maximum). ``int32`` fields are
+# integers; ``port`` is its AnyPort (0 = "Marathon picks").
+_INT32 = 2**31 - 1
+_TOP_LEVEL_NUMBERS = (
+    ("instances", "integer", 0, _INT32),
+    ("cpus", "number", 0.001, None),
+    ("mem", "number", 0, None),
+    ("disk", "number", 0, None),
+    ("gpus", "integer", 0, _INT32),
+    ("backoffSeconds", "integer", 0, _INT32),
+    ("backoffFactor", "number", 1.0, None),
+    ("maxLaunchDelaySeconds", "integer", 0, _INT32),
+    ("taskKillGracePeriodSeconds", "integer", 0, _INT32),
+)
+_HEALTH_CHECK_NUMBERS = (
+    ("gracePeriodSeconds", "integer", 0, _INT32),
+    ("intervalSeconds", "integer", 0, _INT32),
+    ("timeoutSeconds", "integer", 0, _INT32),
+    ("maxConsecutiveFailures", "integer", 0, _INT32),
+    ("delaySeconds", "integer", 0, _INT32),
+    ("port", "integer", 0, 65535),
+    ("portIndex", "integer", 0, 65535),
+)
+_UPGRADE_NUMBERS = (
+    ("minimumHealthCapacity", "number", 0, 1),
+    ("maximumOverCapacity", "number", 0, 1),
+)
+_PORT_KEYS = ("containerPort", "hostPort", "servicePort", "port")
+
+# The top-level fields of a Marathon app (v1.11 RAML ``App``, with the 1.4 forms it still
+# accepts). Marathon refuses a definition with any other field.
+APP_FIELDS = frozenset(
+    (
+        "id",
+        "acceptedResourceRoles",
+        "args",
+        "backoffFactor",
+        "backoffSeconds",
+        "check",
+        "cmd",
+        "constraints",
+        "container",
+        "cpus",
+        "dependencies",
+        "disk",
+        "env",
+        "executor",
+        "executorResources",
+        "fetch",
+        "gpus",
+        "healthChecks",
+        "instances",
+        "ipAddress",
+        "killSelection",
+        "labels",
+        "maxLaunchDelaySeconds",
+        "mem",
+        "networks",
+        "portDefinitions",
+        "ports",
+        "readinessChecks",
+        "requirePorts",
+        "residency",
+        "resourceLimits",
+        "role",
+        "secrets",
+        "taskKillGracePeriodSeconds",
+        "tty",
+        "unreachableStrategy",
+        "upgradeStrategy",
+        "uris",
+        "user",
+        "version",
+        "versionInfo",
+    )
+)
+
+
+def _check_numbers(obj, where, fields):
+    """Each of ``fields`` present in ``obj``: a finite number of its kind within its bounds."""
+    for key, kind, minimum, maximum in fields:
+        value = obj.get(key)
+        if value is None:
+            continue
+        option = f"{where}.{key}"
+        if not _is_number(value):  # a JSON document: "80" or true is not a number to Marathon
+            raise DcosError(f"{option}: must be {'an integer' if kind == 'integer' else 'a number'}, got {value!r}")
+        if kind == "integer":
+            obj[key] = _validate.integer(value, option, minimum, maximum)
+        else:
+            _validate.number(value, option, minimum, maximum)
+
+
+def _check_finite(value, where):
+    """No ``inf``/``nan`` anywhere in the definition: JSON cannot carry them."""
+    if isinstance(value, float):
+        _validate.number(value, where)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_finite(item, f"{where}[{index}]")
+
+
+def _check_fields(body, option):
+    for key in body:
+        if key not in APP_FIELDS:
+            close = difflib.get_close_matches(str(key), sorted(APP_FIELDS), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise DcosError(f"{option}.{key}: not a field of a Marathon app definition{hint}; Marathon refuses it")
+
+
+def _list_of_maps(value, where):
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise DcosError(f"{where} must be a list of maps")
+    return value
 
 
 def _check_ports(items, where):
-    if not isinstance(items, list):
-        raise DcosError(f"{where} must be a list, got {_type_name(items)}")
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise DcosError(f"{where}[{index}] must be a map, got {_type_name(item)}")
-        for key in ("containerPort", "hostPort", "servicePort", "port"):
-            _check_number(item, key, f"{where}[{index}]", integer=True)
+    for index, item in enumerate(_list_of_maps(items, where)):
+        _check_numbers(item, f"{where}[{index}]", [(key, "integer", 0, 65535) for key in _PORT_KEYS])
         if "labels" in item and item["labels"] is not None:
             item["labels"] = _check_string_map(item["labels"], f"{where}[{index}].labels")
 
 
 def _check_top_level(body, option):
-    _check_number(body, "instances", option, integer=True)
-    for key in ("cpus", "mem", "disk", "gpus", "backoffSeconds", "backoffFactor", "maxLaunchDelaySeconds"):
-        _check_number(body, key, option)
-    _check_number(body, "taskKillGracePeriodSeconds", option)
+    _check_fields(body, option)
+    _check_numbers(body, option, _TOP_LEVEL_NUMBERS)
     if body.get("cmd") is not None and not isinstance(body["cmd"], str):
         raise DcosError(f"{option}.cmd must be a string, got {_type_name(body['cmd'])}")
     args = body.get("args")
@@ -207,6 +308,11 @@ def _check_top_level(body, option):
         body["labels"] = _check_string_map(body["labels"], f"{option}.labels")
     if body.get("env") is not None:
         body["env"] = _check_string_map(body["env"], f"{option}.env", allow_secret=True)
+    upgrade = body.get("upgradeStrategy")
+    if upgrade is not None:
+        if not isinstance(upgrade, dict):
+            raise DcosError(f"{option}.upgradeStrategy must be a map, got {_type_name(upgrade)}")
+        _check_numbers(upgrade, f"{option}.upgradeStrategy", _UPGRADE_NUMBERS)
     _check_lists(body, option)
 
 
@@ -222,13 +328,18 @@ def _check_lists(body, option):
                 )
     if body.get("portDefinitions") is not None:
         _check_ports(body["portDefinitions"], f"{option}.portDefinitions")
+    ports = body.get("ports")
+    if ports is not None:
+        if not isinstance(ports, list):
+            raise DcosError(f"{option}.ports must be a list of port numbers")
+        for index, port in enumerate(ports):
+            if not _is_number(port):
+                raise DcosError(f"{option}.ports[{index}]: must be an integer, got {port!r}")
+        body["ports"] = [_validate.integer(p, f"{option}.ports[{i}]", 0, 65535) for i, p in enumerate(ports)]
     checks = body.get("healthChecks")
     if checks is not None:
-        if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
-            raise DcosError(f"{option}.healthChecks must be a list of maps")
-        for index, check in enumerate(checks):
-            for key in ("gracePeriodSeconds", "intervalSeconds", "timeoutSeconds", "maxConsecutiveFailures"):
-                _check_number(check, key, f"{option}.healthChecks[{index}]", integer=True)
+        for index, check in enumerate(_list_of_maps(checks, f"{option}.healthChecks")):
+            _check_numbers(check, f"{option}.healthChecks[{index}]", _HEALTH_CHECK_NUMBERS)
 
 
 def _check_container(container, option):
@@ -282,6 +393,7 @@ def prepare_definition(app_id, definition, instances=None, option="definition"):
         body["instances"] = instances
     _check_top_level(body, option)
     _check_container(body.get("container"), option)
+    _check_finite(body, option)
     return body
 
 
@@ -512,13 +624,6 @@ def diff_app(wanted, current):
     return changed, before, after
 
 
-def managed_view(definition, app):
-    """The canonical values of ``app`` for the top-level fields ``definition`` manages."""
-    have = canonical(app)
-    keys = set(canonical(definition)) - {"id"}
-    return {k: have.get(k) for k in sorted(keys)}
-
-
 def rollback_definition(version_app):
     """A stored version as a wanted definition (every field it has, read-only ones dropped)."""
     definition = canonical(version_app)
@@ -526,13 +631,13 @@ def rollback_definition(version_app):
     return definition
 
 
-# -- plans -------------------------------------------------------------------------------------
+# -- the change one app needs -----------------------------------------------------------------
 
 STATES = ("present", "absent", "restarted", "stopped")
 
 
-class AppPlan:
-    """What converging one app takes.
+class AppChange:
+    """What converging one app takes (computed before anything is written).
 
     ``action`` is ``None`` (nothing to do), ``create``, ``update``, ``delete`` or ``rollback``;
     ``restart`` is true when a rolling restart must be requested on its own (``state:
@@ -560,19 +665,20 @@ class AppPlan:
         return self.state != "absent"
 
 
-def plan_app(app_id, state, current, definition=None, instances=None, version_app=None, option="definition"):
-    """Plan converging ``app_id`` (canonical) to ``state``; ``current`` is the app or ``None``.
+def app_change(app_id, state, current, definition=None, instances=None, version_app=None, option="definition"):
+    """The :class:`AppChange` converging ``app_id`` (canonical) to ``state`` takes; ``current``
+    is the app or ``None``.
 
     ``version_app`` is the stored definition to roll back (or forward) to.
     """
-    plan = AppPlan(app_id, state, current)
+    change = AppChange(app_id, state, current)
     if state == "absent":
         if current is not None:
-            plan.action = "delete"
-            plan.changed_fields = ["app"]
-            plan.before = {"app": {k: v for k, v in canonical(current).items() if k != "id"}}
-            plan.after = {"app": None}
-        return plan
+            change.action = "delete"
+            change.changed_fields = ["app"]
+            change.before = {"app": {k: v for k, v in canonical(current).items() if k != "id"}}
+            change.after = {"app": None}
+        return change
     if state == "stopped":
         instances = 0
     if version_app is not None:
@@ -581,32 +687,32 @@ def plan_app(app_id, state, current, definition=None, instances=None, version_ap
         wanted = rollback_definition(version_app)
         changed, before, after = diff_app(wanted, current or {})
         if changed:
-            plan.action = "rollback"
-            plan.body = {"id": app_id, "version": version_app.get("version")}
-            plan.changed_fields, plan.before, plan.after = changed, before, after
+            change.action = "rollback"
+            change.body = {"id": app_id, "version": version_app.get("version")}
+            change.changed_fields, change.before, change.after = changed, before, after
         elif state == "restarted":
-            plan.restart = True
-        return plan
+            change.restart = True
+        return change
     if current is None and not definition:
         raise DcosError(f"{option}: app {app_id} does not exist; a definition is needed to create it")
     body = prepare_definition(app_id, definition or {}, instances=instances, option=option)
     if current is None:
-        plan.action = "create"
-        plan.body = body
-        plan.changed_fields = ["app"]
-        plan.before = {"app": None}
-        plan.after = {"app": {k: v for k, v in canonical(body).items() if k != "id"}}
-        return plan
+        change.action = "create"
+        change.body = body
+        change.changed_fields = ["app"]
+        change.before = {"app": None}
+        change.after = {"app": {k: v for k, v in canonical(body).items() if k != "id"}}
+        return change
     changed, before, after = diff_app(body, current)
     if changed:
-        plan.action = "update"
-        plan.body = body
-        plan.changed_fields, plan.before, plan.after = changed, before, after
+        change.action = "update"
+        change.body = body
+        change.changed_fields, change.before, change.after = changed, before, after
         if state == "restarted" and set(changed) <= {"instances"}:
-            plan.restart = True  # a pure scale restarts nothing
+            change.restart = True  # a pure scale restarts nothing
     elif state == "restarted":
-        plan.restart = True
-    return plan
+        change.restart = True
+    return change
 
 
 # -- tasks and endpoints -----------------------------------------------------------------------
@@ -630,8 +736,18 @@ def _on_container_network(app):
     return any(n.get("mode", "container") == "container" for n in networks if isinstance(n, dict))
 
 
+def port_count(app):
+    """How many ports ``app`` has: its port mappings or definitions, or the most any task got."""
+    view = canonical(app)
+    mappings = (view.get("container") or {}).get("portMappings") or []
+    definitions = view.get("portDefinitions") or []
+    tasks = [len(t.get("ports") or []) for t in app.get("tasks") or [] if isinstance(t, dict)]
+    return max([len(mappings), len(definitions)] + tasks)
+
+
 def task_endpoint(app, task, port_index=0, address="auto"):
-    """``ip:port`` of one task (``ip`` alone when the app has no such port).
+    """``ip:port`` of one task, ``ip`` alone when the app has no port at all, or ``None`` when the
+    task has no such address or port yet (a staging task).
 
     ``host`` gives the agent and the host port; ``task_ip`` the task's own IP and, when the app
     maps ports, the container port; ``auto`` is ``task_ip`` for apps on a container network
@@ -643,25 +759,36 @@ def task_endpoint(app, task, port_index=0, address="auto"):
         address = "task_ip" if _on_container_network(app) else "host"
     host_ports = task.get("ports") or []
     ips = [i.get("ipAddress") for i in task.get("ipAddresses") or [] if isinstance(i, dict) and i.get("ipAddress")]
+    port = host_ports[port_index] if port_index < len(host_ports) else None
     if address == "task_ip" and ips:
         ip = ips[0]
         mappings = (canonical(app).get("container") or {}).get("portMappings") or []
         if port_index < len(mappings) and mappings[port_index].get("containerPort"):
             port = mappings[port_index]["containerPort"]
-        else:
-            port = host_ports[port_index] if port_index < len(host_ports) else None
     else:
         ip = task.get("host")
-        port = host_ports[port_index] if port_index < len(host_ports) else None
     if not ip:
         return None
     if ":" in ip:  # IPv6
         ip = f"[{ip}]"
-    return f"{ip}:{port}" if port else ip
+    if port:
+        return f"{ip}:{port}"
+    return ip if port_count(app) == 0 else None
 
 
 def app_endpoints(app, healthy_only=True, port_index=0, address="auto"):
-    """The endpoints of ``app``'s running tasks (healthy ones only by default), sorted."""
+    """The endpoints of ``app``'s running tasks (healthy ones only by default), sorted.
+
+    ``port_index`` must name one of the app's ports (``0`` for an app without ports gives bare
+    addresses): a wrong endpoint is worse than an error.
+    """
+    port_index = _validate.integer(port_index, "port_index", minimum=0)
+    count = port_count(app)
+    if port_index >= max(count, 1):
+        raise DcosError(
+            f"port_index: {port_index} is out of range: app {app.get('id')} has {count} port(s)"
+            + (f" (port_index 0 to {count - 1})" if count else "")
+        )
     checks = app.get("healthChecks") or []
     endpoints = []
     for task in app.get("tasks") or []:

@@ -7,31 +7,35 @@ and the service-discovery daemon, so nothing here depends on ``AnsibleModule``: 
 a :class:`DcosError` whose message names the URL, the request and Marathon's own message and
 field paths, and never a secret.
 
-* Several URLs are tried in order; a connection failure, a 502/503 (a standby with no leader) or
-  a timeout moves to the next one, and the URL that answered is tried first next time.
+* Several URLs are tried in order; a connection failure, a 502/503 (a standby with no leader),
+  a timeout or an answer that is not HTTP moves to the next one (the reason in words, see
+  :func:`transport_reason`), and the URL that answered is tried first next time.
 * Redirects (a standby sends 302 to the leader) are followed with the same method, body and
   credentials, and the leader becomes the preferred URL.
-* Credentials: HTTP basic auth, or a DC/OS token sent as ``Authorization: token=<token>``.
+* Credentials: HTTP basic auth, or a DC/OS token sent as ``Authorization: token=<token>``; never
+  inside a URL (refused: a URL is not ``no_log``).
+* Every answer is checked for the shape the collection reads (:func:`app_shape_problem`), so a
+  proxy's page or a JSON of another shape is one sentence naming the URL, not a traceback later.
+* The deployment waiter and the 409 lock retry are in ``_marathon_deploy.py``.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
+import os
+import re
 import socket
-import time
+import ssl
 from urllib.error import HTTPError, URLError
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.pptv.dcos.plugins.module_utils import _validate
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
-from ansible_collections.pptv.dcos.plugins.module_utils._marathon_app import task_is_healthy
-
-# Environment variables read when an option is not given (by modules and the lookup alike).
-MARATHON_ENV = dict(
-    url="MARATHON_URL", username="MARATHON_USERNAME", password="MARATHON_PASSWORD", token="MARATHON_TOKEN"
-)
 
 # The connection options of every Marathon module; documented by the doc fragment
 # ``pptv.dcos._marathon`` (keep both in step).
@@ -49,6 +53,8 @@ MARATHON_CONNECTION_SPEC = dict(
 MARATHON_CONNECTION_MUTUALLY_EXCLUSIVE = [("token", "username"), ("token", "password")]
 MARATHON_CONNECTION_REQUIRED_TOGETHER = [("username", "password")]
 
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _RETRY_NEXT_URL_STATUS = (502, 503)
 _REDIRECT_STATUS = (301, 302, 303, 307, 308)
 _MAX_REDIRECTS = 3
@@ -94,20 +100,64 @@ class Response:
         header = self.headers.get("marathon-deployment-id")
         if header:
             return header
-        if isinstance(self.data, dict):
-            return self.data.get("deploymentId")
-        return None
+        return _text(self.data, "deploymentId")
 
 
 def redact_url(url):
     """``url`` without any ``user:password@`` part, for messages."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(an unparsable URL)"
+    if "@" not in parts.netloc:
         return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    host = parts.netloc.rsplit("@", 1)[1]
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def credential_urls(urls):
+    """The items of ``urls`` (as given, before splitting) that hold a ``user:password@`` part."""
+    if urls is None:
+        return []
+    items = [urls] if isinstance(urls, str) else urls
+    return [str(item) for item in items if any("@" in _netloc(part) for part in str(item).split(_SPLIT_URLS))]
+
+
+def _netloc(url):
+    try:
+        return urlsplit(url.strip()).netloc
+    except ValueError:
+        return url
+
+
+def _check_url(url):
+    """Refuse what is not an ``http(s)://host[:port][/path]`` URL, and credentials inside it."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        raise DcosError(f"url: {redact_url(url)} is not a valid URL ({e})") from None
+    if parts.scheme not in ("http", "https"):
+        raise DcosError(f"url: {redact_url(url)} is not an http:// or https:// URL")
+    if "@" in parts.netloc:
+        raise DcosError(
+            f"url: {redact_url(url)} holds credentials (user:password@); give them as the username and "
+            "password options (or token) instead, which are never logged"
+        )
+    if not parts.hostname:
+        raise DcosError(f"url: {redact_url(url)} has no host name")
+    if port == 0:
+        raise DcosError(f"url: {redact_url(url)} has port 0")
+
+
+def _check_credentials(username, token):
+    """What the transport cannot send: a header value with a newline raises a bare ``ValueError``
+    deep in ``http.client``, and a ``:`` in a basic-auth user name splits it. The values
+    themselves are never shown (a token is a secret; a user name may be pasted with one)."""
+    if token is not None and (not isinstance(token, str) or _CONTROL_OR_SPACE.search(token)):
+        raise DcosError("token: must not contain spaces, newlines or control characters (a file's trailing newline?)")
+    if username is not None and (":" in str(username) or _CONTROL.search(str(username))):
+        raise DcosError("username: must not contain ':' or control characters (HTTP basic authentication)")
 
 
 def split_urls(urls):
@@ -178,12 +228,15 @@ class MarathonClient:
         if not self.urls:
             raise DcosError("url: no Marathon URL given (set the url option or the MARATHON_URL environment variable)")
         for url in self.urls:
-            if urlsplit(url).scheme not in ("http", "https"):
-                raise DcosError(f"url: {redact_url(url)} is not an http:// or https:// URL")
+            _check_url(url)
         if token and (username or password):
             raise DcosError("token: give either token or username/password, not both")
         if bool(username) != bool(password):
             raise DcosError("username and password must be given together")
+        _check_credentials(username, token)
+        for option, path in (("ca_path", ca_path), ("client_cert", client_cert), ("client_key", client_key)):
+            if path and not os.path.isfile(path):
+                raise DcosError(f"{option}: {path} is not a file")
         self.username = username
         self.password = password
         self.token = token
@@ -200,18 +253,29 @@ class MarathonClient:
     @classmethod
     def from_params(cls, params, opener=None):
         """A client from module/lookup options named as in ``MARATHON_CONNECTION_SPEC``."""
+        timeout = params.get("timeout")
         return cls(
             params.get("url"),
             username=params.get("username"),
             password=params.get("password"),
             token=params.get("token"),
-            validate_certs=params.get("validate_certs", True),
+            validate_certs=_validate.boolean(params.get("validate_certs", True), "validate_certs"),
             ca_path=params.get("ca_path"),
             client_cert=params.get("client_cert"),
             client_key=params.get("client_key"),
-            timeout=params.get("timeout") or 10.0,
+            timeout=10.0 if timeout is None else _validate.timeout(timeout, "timeout"),
             opener=opener,
         )
+
+    @classmethod
+    def from_module(cls, module, opener=None):
+        """:meth:`from_params` for an ``AnsibleModule``.
+
+        A URL that carries credentials is refused (:func:`_check_url`); before that, the module is
+        told to mask it, so that the ``invocation`` of the failure does not show the password.
+        """
+        module.no_log_values.update(credential_urls(module.params.get("url")))
+        return cls.from_params(module.params, opener=opener)
 
     # -- transport ------------------------------------------------------------------------------
 
@@ -242,7 +306,7 @@ class MarathonClient:
         )
 
     @staticmethod
-    def _decode(raw, headers):
+    def _decode(raw, _headers):
         if raw is None:
             return None
         if isinstance(raw, bytes):
@@ -271,7 +335,7 @@ class MarathonClient:
             pairs = [(k, v) for k, v in pairs if v is not None]
             if pairs:
                 path = f"{path}?{urlencode(pairs)}"
-        data = None if body is None else json.dumps(body).encode("utf-8")
+        data = None if body is None else _encode(body, method, path)
         order = list(range(self._preferred, len(self.urls))) + list(range(self._preferred))
         tried = []
         for index in order:
@@ -311,9 +375,8 @@ class MarathonClient:
                 except Exception:  # pylint: disable=broad-except
                     raw = b""
                 return Response(e.code, headers, self._decode(raw, headers), url)
-            except (URLError, socket.timeout, ConnectionError, OSError) as e:
-                reason = getattr(e, "reason", None) or e
-                raise _TryNext(str(reason) or type(e).__name__) from None
+            except _TRANSPORT_ERRORS as e:
+                raise _TryNext(transport_reason(e, self.timeout)) from None
         raise _TryNext(f"more than {_MAX_REDIRECTS} redirects")
 
     def _check(self, method, path, response, ok_statuses):
@@ -342,7 +405,7 @@ class MarathonClient:
             extra["marathon_details"] = details
         if status == 404:
             raise MarathonNotFound(text, status=status, **extra)
-        if status == 409 and data.get("deployments"):
+        if status == 409 and isinstance(data.get("deployments"), list) and data["deployments"]:
             ids = [d.get("id") for d in data["deployments"] if isinstance(d, dict) and d.get("id")]
             raise MarathonLocked(text, ids, status=status, **extra)
         raise MarathonError(text, status=status, **extra)
@@ -427,27 +490,33 @@ class MarathonClient:
     # -- endpoints ------------------------------------------------------------------------------
 
     @staticmethod
-    def _field(response, method, key, default):
-        """``key`` of a JSON object body. A body that is not one (a login page or a proxy's answer
-        with HTTP 200) is an error in words, not a traceback in every caller."""
-        value = response.data.get(key) if isinstance(response.data, dict) else _NOT_JSON
+    def _not_marathon(response, method, what):
+        """A body that is not Marathon's (a login page, a proxy's answer with HTTP 200, a JSON of
+        another shape) is an error in words, never a traceback in a caller."""
+        shown = json.dumps(response.data)[:120] if response.data is not None else "an empty body"
+        return MarathonError(
+            f"{method} {redact_url(response.url)} answered HTTP {response.status} with {shown}, which is not "
+            f"Marathon's JSON ({what}): does url point at Marathon itself?",
+            status=response.status,
+        )
+
+    def _field(self, response, method, key, kind):
+        """``key`` of a JSON object body, which must be a ``kind`` (``dict`` or ``list``; null reads as empty)."""
+        data = response.data
+        if not isinstance(data, dict) or key not in data:
+            raise self._not_marathon(response, method, f"an object with {key!r}")
+        value = data.get(key)
         if value is None:
-            return default
-        if value is _NOT_JSON or (default is not None and not isinstance(value, type(default))):
-            shown = str(response.data)[:120] if response.data else "an empty body"
-            raise MarathonError(
-                f"{method} {redact_url(response.url)} answered HTTP {response.status} with {shown!r}, "
-                f"not Marathon's JSON (no {key!r} {type(default).__name__ if default is not None else 'object'}): "
-                "does url point at Marathon itself?",
-                status=response.status,
-            )
+            return kind()
+        if not isinstance(value, kind):
+            raise self._not_marathon(response, method, f"{key!r} must be {_KIND_NAMES[kind]}")
         return value
 
-    def ping(self):
-        return self.request("GET", "/ping").data
-
-    def info(self):
-        return self.request("GET", "/v2/info").data
+    def _app(self, response, method, app, where):
+        problem = app_shape_problem(app)
+        if problem:
+            raise self._not_marathon(response, method, f"{where}: {problem}")
+        return app
 
     def get_app(self, app_id, embed=("app.tasks",)):
         """The app (``{"app": ...}`` unwrapped), or ``None`` when it does not exist."""
@@ -455,25 +524,25 @@ class MarathonClient:
             response = self.request("GET", f"/v2/apps/{app_path(app_id)}", query=[("embed", e) for e in embed])
         except MarathonNotFound:
             return None
-        return self._field(response, "GET", "app", None)
+        return self._app(response, "GET", self._field(response, "GET", "app", dict), "app")
 
     def list_apps(self, id_filter=None, label=None, embed=()):
         """``GET /v2/apps`` with Marathon's own ``id`` (substring) and ``label`` (selector) filters."""
         query = [("id", id_filter), ("label", label)] + [("embed", e) for e in embed]
-        return self._field(self.request("GET", "/v2/apps", query=query), "GET", "apps", [])
+        response = self.request("GET", "/v2/apps", query=query)
+        apps = self._field(response, "GET", "apps", list)
+        return [self._app(response, "GET", app, f"apps[{index}]") for index, app in enumerate(apps)]
 
-    def put_app(self, app_id, definition, force=False, partial_update=True):
-        """``PUT /v2/apps/{id}`` (creates or updates). Returns ``(deployment_id, version, created)``."""
-        query = {"force": "true" if force else None, "partialUpdate": None if partial_update else "false"}
+    def put_app(self, app_id, definition, force=False):
+        """``PUT /v2/apps/{id}`` (creates or updates). Returns ``(deployment_id, version)``."""
+        query = {"force": "true" if force else None}
         response = self.request("PUT", f"/v2/apps/{app_path(app_id)}", body=definition, query=query)
-        data = response.data if isinstance(response.data, dict) else {}
-        return response.deployment_id, data.get("version"), response.status == 201
+        return response.deployment_id, _text(response.data, "version")
 
     def put_apps(self, definitions, force=False):
         """``PUT /v2/apps`` with a list: one deployment for the batch. Returns ``(deployment_id, version)``."""
         response = self.request("PUT", "/v2/apps", body=list(definitions), query={"force": "true" if force else None})
-        data = response.data if isinstance(response.data, dict) else {}
-        return response.deployment_id, data.get("version")
+        return response.deployment_id, _text(response.data, "version")
 
     def delete_app(self, app_id, force=False):
         """``DELETE /v2/apps/{id}``; ``None`` if the app did not exist, else the deployment id.
@@ -490,39 +559,171 @@ class MarathonClient:
         return response.deployment_id
 
     def restart_app(self, app_id, force=False):
+        """``POST /v2/apps/{id}/restart``. Returns ``(deployment_id, version)``."""
         response = self.request(
             "POST", f"/v2/apps/{app_path(app_id)}/restart", query={"force": "true" if force else None}
         )
-        data = response.data if isinstance(response.data, dict) else {}
-        return response.deployment_id, data.get("version")
+        return response.deployment_id, _text(response.data, "version")
 
     def list_versions(self, app_id):
         """The app's versions, newest first."""
         response = self.request("GET", f"/v2/apps/{app_path(app_id)}/versions")
-        return sorted(self._field(response, "GET", "versions", []), reverse=True)
+        versions = self._field(response, "GET", "versions", list)
+        if not all(isinstance(v, str) for v in versions):
+            raise self._not_marathon(response, "GET", "'versions' must be a list of timestamps")
+        return sorted(versions, reverse=True)
 
     def get_app_version(self, app_id, version):
         """The app definition stored for ``version``, or ``None``."""
         try:
-            return self.request("GET", f"/v2/apps/{app_path(app_id)}/versions/{quote(version, safe='')}").data
+            response = self.request("GET", f"/v2/apps/{app_path(app_id)}/versions/{quote(version, safe='')}")
         except MarathonNotFound:
             return None
-
-    def get_tasks(self, app_id):
-        return self._field(self.request("GET", f"/v2/apps/{app_path(app_id)}/tasks"), "GET", "tasks", [])
+        if not isinstance(response.data, dict):
+            raise self._not_marathon(response, "GET", "an app definition")
+        return response.data
 
     def list_deployments(self):
-        data = self.request("GET", "/v2/deployments").data
-        return data if isinstance(data, list) else []
-
-    def delete_deployment(self, deployment_id, force=False):
-        response = self.request(
-            "DELETE", f"/v2/deployments/{quote(deployment_id, safe='')}", query={"force": "true" if force else None}
-        )
-        return response.deployment_id
+        """``GET /v2/deployments``: a list of deployments, each with its ``id``."""
+        response = self.request("GET", "/v2/deployments")
+        data = response.data
+        if not isinstance(data, list) or not all(isinstance(d, dict) and isinstance(d.get("id"), str) for d in data):
+            raise self._not_marathon(response, "GET", "a list of deployments, each with an 'id'")
+        return data
 
 
-_NOT_JSON = object()
+_KIND_NAMES = {dict: "an object", list: "a list"}
+
+# The parts of an app (as Marathon returns it) the collection reads, and what each must be.
+_APP_SHAPE = (
+    ("instances", int, "an integer"),
+    ("tasksRunning", int, "an integer"),
+    ("tasksHealthy", int, "an integer"),
+    ("tasksUnhealthy", int, "an integer"),
+    ("tasksStaged", int, "an integer"),
+    ("tasks", list, "a list"),
+    ("healthChecks", list, "a list"),
+    ("labels", dict, "an object"),
+    ("container", dict, "an object"),
+    ("networks", list, "a list"),
+    ("versionInfo", dict, "an object"),
+    ("version", str, "a string"),
+)
+_TASK_SHAPE = (
+    ("host", str, "a string"),
+    ("state", str, "a string"),
+    ("version", str, "a string"),
+    ("ports", list, "a list"),
+    ("ipAddresses", list, "a list"),
+    ("healthCheckResults", list, "a list"),
+)
+
+
+def _shape_problem(obj, shape):
+    for key, kind, name in shape:
+        value = obj.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            return f"{key!r} must be {name}"
+    return None
+
+
+def app_shape_problem(app):
+    """What makes ``app`` unlike an app of Marathon's (in words), or ``None``.
+
+    Only the parts the collection reads are checked: a body of another shape must end in a
+    sentence, not in a ``TypeError`` three calls later.
+    """
+    if not isinstance(app, dict):
+        return "an app must be an object"
+    if not isinstance(app.get("id"), str) or not app["id"]:
+        return "an app must have a string 'id'"
+    problem = _shape_problem(app, _APP_SHAPE)
+    if problem is None and not all(isinstance(c, dict) for c in app.get("healthChecks") or []):
+        problem = "'healthChecks' must be a list of objects"
+    for index, task in enumerate(app.get("tasks") or []):
+        if problem is not None:
+            break
+        task_problem = _task_shape_problem(task)
+        if task_problem:
+            problem = f"tasks[{index}]: {task_problem}"
+    return problem
+
+
+def _task_shape_problem(task):
+    if not isinstance(task, dict):
+        return "a task must be an object"
+    problem = _shape_problem(task, _TASK_SHAPE)
+    if problem is None and not all(isinstance(p, int) and not isinstance(p, bool) for p in task.get("ports") or []):
+        problem = "'ports' must be a list of integers"
+    for key in ("ipAddresses", "healthCheckResults"):
+        if problem is None and not all(isinstance(item, dict) for item in task.get(key) or []):
+            problem = f"{key!r} must be a list of objects"
+    return problem
+
+
+def _text(data, key):
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
+# What the transport raises when a URL does not give an HTTP answer: refused, unresolvable,
+# timed out, TLS refused, or a peer that speaks something else or hangs up half-way
+# (``http.client.BadStatusLine``, ``RemoteDisconnected``, ``IncompleteRead`` ...).
+_TRANSPORT_ERRORS = (URLError, OSError, http.client.HTTPException, UrlsConnectionError)
+
+
+def transport_reason(error, timeout=None):
+    """A transport failure in words, for "Marathon is unreachable: ... (<reason>)".
+
+    Python's own texts are reprs (``BadStatusLine("'garbage'")``, ``IncompleteRead(5 bytes read,
+    10 more expected)``, a URLError wrapping ``[Errno 111] ...``); operators get a sentence.
+    """
+    reason = getattr(error, "reason", None) if isinstance(error, URLError) else None
+    if isinstance(reason, BaseException):
+        return transport_reason(reason, timeout)
+    if isinstance(error, URLError):
+        return str(reason or "the connection failed")
+    return _reason_of(error, timeout)
+
+
+def _reason_of(error, timeout):  # noqa: PLR0911 - one sentence per kind of failure
+    if isinstance(error, (socket.timeout, TimeoutError)):
+        return f"no answer within {timeout:g}s (the timeout option)" if timeout else "timed out"
+    if isinstance(error, http.client.RemoteDisconnected):
+        return "the server closed the connection without answering"
+    if isinstance(error, http.client.IncompleteRead):
+        return f"the answer was cut short after {len(error.partial)} bytes"
+    if isinstance(error, http.client.LineTooLong):
+        return "the server sent a header line that is too long: not an HTTP answer from Marathon"
+    if isinstance(error, http.client.BadStatusLine):
+        line = str(error.line if error.line is not None else "").strip()[:40]
+        shown = ascii(line) if line else "an empty line"
+        return f"the server answered something that is not HTTP ({shown})"
+    if isinstance(error, http.client.HTTPException):
+        return "the server's answer is not valid HTTP"
+    if isinstance(error, ssl.SSLCertVerificationError):
+        detail = getattr(error, "verify_message", None) or "verification failed"
+        return f"TLS: the certificate is not trusted ({detail}); set ca_path, or validate_certs=false"
+    if isinstance(error, ssl.SSLError):
+        return f"TLS: {getattr(error, 'reason', None) or 'the handshake failed'} (is it an https:// server?)"
+    if isinstance(error, socket.gaierror):
+        return "the host name cannot be resolved"
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, ConnectionResetError):
+        return "the connection was reset by the server"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror[:1].lower() + error.strerror[1:]
+    text = str(error).strip()
+    return text if text and not text.startswith("<") else "the connection failed"
+
+
+def _encode(body, method, path):
+    """The JSON of ``body``; ``inf``/``nan`` (not JSON: Marathon would refuse it) are an error."""
+    try:
+        return json.dumps(body, allow_nan=False).encode("utf-8")
+    except ValueError:
+        raise DcosError(f"{method} {path}: the request holds a number that is not finite (inf or nan)") from None
 
 
 class _TryNext(Exception):
@@ -543,185 +744,3 @@ def _resolve(current, location):
         return urlunsplit((parts.scheme, parts.netloc, "", "", "")) + location
     base = current.rsplit("/", 1)[0]
     return f"{base}/{location}"
-
-
-# -- waiting ------------------------------------------------------------------------------------
-
-
-def _describe_deployment(deployment):
-    step = deployment.get("currentStep")
-    total = deployment.get("totalSteps")
-    current = deployment.get("currentActions") or []
-    actions = ", ".join(f"{a.get('action')} {a.get('app') or a.get('pod') or ''}".strip() for a in current)
-    text = f"deployment {deployment.get('id')}"
-    if step is not None and total is not None:
-        text += f" on step {step}/{total}"
-    if actions:
-        text += f" ({actions})"
-    return text
-
-
-def task_summary(app):
-    """``{running, healthy, unhealthy, staged}`` from an app's counts (always embedded by Marathon)."""
-    return {
-        "running": int(app.get("tasksRunning") or 0),
-        "healthy": int(app.get("tasksHealthy") or 0),
-        "unhealthy": int(app.get("tasksUnhealthy") or 0),
-        "staged": int(app.get("tasksStaged") or 0),
-    }
-
-
-def app_readiness(app):
-    """``(ready, reason)``: the app runs ``instances`` tasks of its current config, healthy if checked."""
-    wanted = int(app.get("instances") or 0)
-    version = (app.get("versionInfo") or {}).get("lastConfigChangeAt") or app.get("version") or ""
-    tasks = app.get("tasks")
-    checks = app.get("healthChecks") or []
-    if tasks is None:
-        running = int(app.get("tasksRunning") or 0)
-        healthy = int(app.get("tasksHealthy") or 0) if checks else running
-        ready = running == wanted and healthy >= wanted
-        return ready, f"{running} running, {healthy} healthy of {wanted} wanted"
-    current = [t for t in tasks if (t.get("version") or "") >= version]
-    running = [t for t in current if t.get("state", "TASK_RUNNING") == "TASK_RUNNING"]
-    healthy = [t for t in running if task_is_healthy(t, checks)]
-    old = len(tasks) - len(current)
-    ready = len(running) == wanted and len(healthy) == wanted and len(tasks) == wanted
-    reason = f"{len(running)} running, {len(healthy)} healthy of {wanted} wanted"
-    if old:
-        reason += f", {old} of an older version"
-    return ready, reason
-
-
-class DeploymentWaiter:
-    """Waits until deployments have left ``/v2/deployments`` and the apps' tasks are ready.
-
-    One waiter serves any number of deployments and apps: each poll is one ``GET
-    /v2/deployments`` and, once those are gone, one ``GET /v2/apps?embed=apps.tasks`` (narrowed
-    by the apps' common group). ``clock`` and ``sleep`` are injectable for tests and the daemon.
-    """
-
-    def __init__(self, client, timeout=600.0, interval=0.5, max_interval=2.0, clock=None, sleep=None):
-        self.client = client
-        self.timeout = timeout
-        self.interval = interval
-        self.max_interval = max_interval
-        self.clock = clock or time.monotonic
-        self.sleep = sleep or time.sleep
-        self._finished = []
-
-    def pause(self, delay, deadline):
-        remaining = deadline - self.clock()
-        self.sleep(max(0.0, min(delay, remaining)))
-        return min(delay * 1.5, self.max_interval)
-
-    def wait_deployments(self, deployment_ids, deadline=None):
-        """Until none of ``deployment_ids`` is listed; raises :class:`DcosError` at the deadline."""
-        ids = {d for d in deployment_ids if d}
-        if deadline is None:
-            deadline = self.clock() + self.timeout
-        delay = self.interval
-        while ids:
-            running = [d for d in self.client.list_deployments() if d.get("id") in ids]
-            if not running:
-                return
-            if self.clock() >= deadline:
-                steps = "; ".join(_describe_deployment(d) for d in running)
-                raise DcosError(
-                    f"timed out after {self.timeout:g}s waiting for {steps}",
-                    deployment_ids=sorted(d.get("id") for d in running),
-                )
-            delay = self.pause(delay, deadline)
-
-    def wait_apps(self, app_ids, deadline=None, gone=()):
-        """Until every app of ``app_ids`` is ready and every app of ``gone`` has disappeared.
-
-        Returns ``{app_id: app}`` from the last poll (tasks embedded).
-        """
-        wanted = set(app_ids)
-        gone = set(gone)
-        if deadline is None:
-            deadline = self.clock() + self.timeout
-        everything = wanted | gone
-        prefix = next(iter(everything)) if len(everything) == 1 else common_group(everything)
-        delay = self.interval
-        while True:
-            apps = {a["id"]: a for a in self.client.list_apps(id_filter=prefix, embed=("apps.tasks",))}
-            waiting = []
-            for app_id in sorted(wanted):
-                app = apps.get(app_id)
-                if app is None:
-                    waiting.append(f"{app_id}: not found")
-                    continue
-                ready, reason = app_readiness(app)
-                if not ready:
-                    waiting.append(f"{app_id}: {reason}")
-            waiting += [f"{app_id}: still present" for app_id in sorted(gone) if app_id in apps]
-            if not waiting:
-                return {k: v for k, v in apps.items() if k in wanted}
-            if self.clock() >= deadline:
-                done = ", ".join(sorted(d for d in self._finished if d))
-                after = f" (deployment {done} finished)" if done else ""
-                raise DcosError(
-                    f"timed out after {self.timeout:g}s waiting for the tasks{after}: " + "; ".join(waiting[:10]),
-                    waiting=waiting,
-                )
-            delay = self.pause(delay, deadline)
-
-    def wait(self, deployment_ids, app_ids=(), gone=()):
-        """Wait for ``deployment_ids`` to finish, then for ``app_ids`` to be ready and ``gone`` to vanish."""
-        deadline = self.clock() + self.timeout
-        self.wait_deployments(deployment_ids, deadline)
-        self._finished = list(deployment_ids)
-        if app_ids or gone:
-            return self.wait_apps(app_ids, deadline, gone=gone)
-        return {}
-
-
-def common_group(app_ids):
-    """The deepest group holding every id (``/a/b/x``, ``/a/b/y`` -> ``/a/b/``), or ``None`` for root."""
-    paths = [a.strip("/").split("/")[:-1] for a in app_ids if a]
-    if not paths:
-        return None
-    common = paths[0]
-    for parts in paths[1:]:
-        n = 0
-        while n < min(len(common), len(parts)) and common[n] == parts[n]:
-            n += 1
-        common = common[:n]
-    if not common:
-        return None
-    return "/" + "/".join(common) + "/"
-
-
-def call_unlocked(action, waiter, force, deadline=None):
-    """Run ``action(force)``; on a 409 lock, wait the blocking deployments out and retry.
-
-    With ``force`` the first call already sends ``force=true``. Without it, a lock that outlives
-    ``deadline`` ends in a :class:`DcosError` naming the blocking deployments. Retries pause
-    between tries, so a lock Marathon keeps reporting (a deployment it does not list) is waited
-    out too, not hammered.
-    """
-    if deadline is None:
-        deadline = waiter.clock() + waiter.timeout
-    delay = waiter.interval
-    while True:
-        try:
-            return action(force)
-        except MarathonLocked as locked:
-            try:
-                waiter.wait_deployments(locked.deployment_ids, deadline)
-            except DcosError:
-                raise _lock_outlived(locked, waiter) from None
-            if waiter.clock() >= deadline:
-                raise _lock_outlived(locked, waiter) from None
-            delay = waiter.pause(delay, deadline)
-
-
-def _lock_outlived(locked, waiter):
-    blockers = ", ".join(locked.deployment_ids) or "(Marathon named none)"
-    return DcosError(
-        f"the app is locked by deployment(s) {blockers} that did not finish within {waiter.timeout:g}s; "
-        "use force=true to override",
-        deployment_ids=locked.deployment_ids,
-    )

@@ -12,7 +12,7 @@ and the service-discovery daemon both call it:
   names the option that carried it.
 * :func:`render_upstream` renders one upstream (and the ``server`` blocks of its virtual hosts)
   to text; the same input always gives the same bytes.
-* :func:`plan` compares what is wanted with the files under the directory (one file per
+* :func:`file_changes` compares what is wanted with the files under the directory (one file per
   upstream, ``upstream-<name>.conf``) and returns the :class:`FileChange` list.
 * :func:`apply` writes the changed files atomically, runs ``nginx -t -c <nginx_conf>`` once on
   the whole configuration, puts every file back exactly as it was when Nginx refuses it, and
@@ -36,6 +36,7 @@ import subprocess
 import tempfile
 from contextlib import contextmanager, suppress
 
+from ansible_collections.pptv.dcos.plugins.module_utils import _validate
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 
 MANAGED_HEADER = "# Managed by pptv.dcos.nginx_upstream: local changes are overwritten.\n"
@@ -48,6 +49,9 @@ DEFAULT_PORT = 80
 DEFAULT_LISTEN = "80"
 DEFAULT_LOCATION = "/"
 INDENT = "    "
+# Largest weight, max_fails or keepalive we render: nginx parses them into a C int (larger values
+# fail `nginx -t`, which would name no option).
+MAX_INTEGER = 2147483647
 _SBIN_PATH = os.pathsep.join(("/usr/local/sbin", "/usr/sbin", "/sbin"))
 
 # Characters that end a directive, open or close a block, quote, comment, escape or separate
@@ -104,24 +108,18 @@ def _text(option, value, required=True):
     return value
 
 
-def _integer(option, value, minimum, maximum=None, required=False):
+def _integer(option, value, minimum, maximum=MAX_INTEGER, required=False):
+    """An integer option (``None``: not given); nginx reads numbers into a C int."""
     if value is None:
         if required:
             raise DcosError(f"{option}: a value is required", option=option)
         return None
-    if isinstance(value, bool):
-        _fail(option, value, "must be an integer")
     if isinstance(value, str):
         _refuse_smugglers(option, value)
-        if not re.match(r"^[0-9]+$", value):
-            _fail(option, value, "must be an integer")
-        value = int(value)
-    if not isinstance(value, int):
-        _fail(option, value, "must be an integer")
-    if value < minimum or (maximum is not None and value > maximum):
-        bounds = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-        _fail(option, value, f"must be {bounds}")
-    return value
+    try:
+        return _validate.integer(value, option, minimum, maximum)
+    except DcosError as exc:
+        raise DcosError(exc.msg, option=option) from None
 
 
 def _boolean(option, value):
@@ -143,14 +141,16 @@ def _choice(option, value, choices, default):
 def validate_name(option, value):
     """An upstream name: letters, digits, ``.``, ``_`` and ``-``; it also names the file."""
     value = _text(option, value)
-    if not _NAME_RE.match(value):
-        _fail(
-            option,
+    try:
+        return _validate.name(
             value,
-            "is not a valid upstream name (letters, digits, '.', '_' and '-', starting with a letter or digit, "
-            "at most 128 characters)",
+            option,
+            _NAME_RE,
+            "an upstream name is letters, digits, '.', '_' and '-', starting with a letter or digit, "
+            "at most 128 characters",
         )
-    return value
+    except DcosError as exc:
+        raise DcosError(exc.msg, option=option) from None
 
 
 def validate_address(option, value):
@@ -165,7 +165,7 @@ def validate_address(option, value):
         if bracketed and address.version != 6:
             _fail(option, value, "puts an IPv4 address in brackets")
         return str(address)
-    if not bracketed and _HOSTNAME_RE.match(value) and not re.match(r"^[0-9.]+$", value):
+    if not bracketed and _HOSTNAME_RE.fullmatch(value) and not re.fullmatch(r"[0-9.]+", value):
         return value.lower().rstrip(".")
     return _fail(option, value, "is not an IP address or a host name")
 
@@ -181,7 +181,7 @@ def validate_time(option, value):
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     value = _text(option, value)
-    if not _TIME_RE.match(value):
+    if not _TIME_RE.fullmatch(value):
         _fail(option, value, "is not an nginx time (for example 10, 30s, 1m30s or 500ms)")
     return value
 
@@ -189,7 +189,7 @@ def validate_time(option, value):
 def validate_hash_key(option, value):
     """The key of ``hash``: text and ``$variables`` (``$request_uri``, ``$remote_addr:$cookie_id``)."""
     value = _text(option, value)
-    if not _HASH_KEY_RE.match(value):
+    if not _HASH_KEY_RE.fullmatch(value):
         _fail(option, value, "is not a valid hash key (letters, digits, '$', '_', '.', ':', '/', '@' and '-')")
     return value
 
@@ -197,7 +197,7 @@ def validate_hash_key(option, value):
 def validate_server_name(option, value):
     """A virtual host name: a DNS name, optionally ``*.example.com``, ``.example.com`` or ``www.example.*``."""
     value = _text(option, value)
-    if len(value) > 253 or not _SERVER_NAME_RE.match(value):
+    if len(value) > 253 or not _SERVER_NAME_RE.fullmatch(value):
         _fail(
             option,
             value,
@@ -212,7 +212,7 @@ def validate_listen(option, value):
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     value = _text(option, value)
-    match = _LISTEN_RE.match(value)
+    match = _LISTEN_RE.fullmatch(value)
     if not match:
         _fail(option, value, "is not a valid listen value (PORT, ADDRESS:PORT, [IPV6]:PORT or *:PORT)")
     if match.group("bare"):
@@ -223,7 +223,7 @@ def validate_listen(option, value):
         try:
             address = ipaddress.ip_address(host[1:-1] if host.startswith("[") else host)
         except ValueError:
-            if host.startswith("[") or not _HOSTNAME_RE.match(host):
+            if host.startswith("[") or not _HOSTNAME_RE.fullmatch(host):
                 _fail(option, value, "does not hold a valid address")
             host = host.lower()
         else:
@@ -236,7 +236,7 @@ def validate_listen(option, value):
 def validate_location(option, value):
     """A prefix location: starts with ``/``; letters, digits and ``._~/%+@:,=-``."""
     value = _text(option, value)
-    if not _LOCATION_RE.match(value):
+    if not _LOCATION_RE.fullmatch(value):
         _fail(
             option,
             value,
@@ -585,15 +585,15 @@ def managed_names(directory):
         if not (entry.startswith(FILE_PREFIX) and entry.endswith(FILE_SUFFIX)):
             continue
         name = entry[len(FILE_PREFIX) : -len(FILE_SUFFIX)]
-        if _NAME_RE.match(name) and _is_managed(_read(os.path.join(directory, entry))):
+        if _NAME_RE.fullmatch(name) and _is_managed(_read(os.path.join(directory, entry))):
             names.append(name)
     return sorted(names)
 
 
-def plan(directory, upstreams, purge=False):
+def file_changes(directory, upstreams, purge=False):
     """The :class:`FileChange` of every upstream in ``upstreams`` (changed or not), in order.
 
-    With ``purge``, managed files of upstreams not listed are planned for removal too. A file
+    With ``purge``, managed files of upstreams not listed are to be removed too. A file
     named like an upstream but without the managed header is never overwritten nor removed.
     """
     if not os.path.isdir(directory):
@@ -775,12 +775,22 @@ def reload_nginx(runner, nginx_binary, nginx_conf):
         )
 
 
-def apply(changes, runner, nginx_binary="nginx", nginx_conf="/etc/nginx/nginx.conf", validate=True, reload=False):
+def apply(
+    changes,
+    runner,
+    nginx_binary="nginx",
+    nginx_conf="/etc/nginx/nginx.conf",
+    validate=True,
+    reload=False,
+    on_written=None,
+):
     """Write ``changes``, validate the whole configuration once, restore on failure, reload once.
 
     Nothing is run when no file changes. On a refused configuration every file is put back as it
     was (files that did not exist are removed) and :class:`DcosError` carries nginx's error line.
-    A reload only follows a successful ``nginx -t``.
+    A reload only follows a successful ``nginx -t``. ``on_written(changed)`` is called with the
+    changed :class:`FileChange` list once the files are in place for good (validated, when
+    ``validate``), before the reload.
     """
     todo = [c for c in changes if c.changed]
     if not todo:
@@ -826,6 +836,8 @@ def apply(changes, runner, nginx_binary="nginx", nginx_conf="/etc/nginx/nginx.co
                 nginx_output=output,
             )
     transaction.commit()
+    if on_written is not None:
+        on_written(todo)
     result = ApplyResult(changes, validated=validate, warnings=warnings)
     if reload:
         try:
@@ -864,12 +876,23 @@ def converge(
     reload=False,
     purge=False,
     check_mode=False,
+    on_changes=None,
+    on_written=None,
 ):
-    """Plan and (unless ``check_mode``) apply a batch of :class:`Upstream` in one transaction."""
+    """Compare and (unless ``check_mode``) apply a batch of :class:`Upstream` in one transaction.
+
+    ``on_changes(changes)`` is called with every :class:`FileChange` once they are known (under
+    the lock, before anything is written); ``on_written`` is passed to :func:`apply`.
+    """
     if check_mode:
-        return ApplyResult(plan(directory, upstreams, purge=purge))
+        changes = file_changes(directory, upstreams, purge=purge)
+        if on_changes is not None:
+            on_changes(changes)
+        return ApplyResult(changes)
     if not os.path.isdir(directory):
         raise DcosError(f"path: {directory} is not a directory", option="path")
     with directory_lock(directory):
-        changes = plan(directory, upstreams, purge=purge)
-        return apply(changes, runner, nginx_binary, nginx_conf, validate=validate, reload=reload)
+        changes = file_changes(directory, upstreams, purge=purge)
+        if on_changes is not None:
+            on_changes(changes)
+        return apply(changes, runner, nginx_binary, nginx_conf, validate=validate, reload=reload, on_written=on_written)

@@ -12,7 +12,8 @@ description:
   - Makes an authoritative DNS server (BIND, Knot, PowerDNS, ...) hold the given record sets, through RFC 2136
     dynamic updates signed with a TSIG key.
   - Reads every record set concerned first, so a second run with the same input changes nothing; a TTL-only
-    difference is a change.
+    difference is a change. A zone with many record sets in the task is read with one zone transfer (AXFR, signed
+    with the key) instead of one query per record set; see O(read).
   - Each UPDATE carries prerequisites for the record sets it read (their exact records, or their absence). When
     another writer changes one of them between the read and the write, the server applies nothing of that
     message and the task fails naming the record sets, instead of overwriting the other writer silently.
@@ -101,7 +102,12 @@ options:
     description:
       - The record values, in the zone-file syntax of the type, for example V(10.0.0.1), V(10 mail), V(0 5 80 web).
       - Names inside values (CNAME, PTR, MX, NS and SRV targets) are relative to the zone unless they end with a
-        dot. A TXT value that does not start with a double quote is one text string (split every 255 bytes).
+        dot.
+      - A TXT value that does not start with a double quote is taken as text, whatever it holds (V(;) included),
+        and split into character-strings of at most 255 bytes, between UTF-8 characters. A TXT value that starts
+        with a double quote is zone-file syntax (V("part one" "part two")).
+      - A value is one value of the type. A newline or other control character, or (outside the quotes of a TXT
+        value) a V(;), fails the task instead of cutting the value there.
       - Order and duplicates do not matter; values are compared as DNS data (V(2001:DB8::1) equals V(2001:db8::1)).
       - Required with O(state=present). With O(state=absent), the listed values are deleted and the other values
         of the record set are kept; without O(value) the whole record set is deleted.
@@ -123,6 +129,18 @@ options:
       - O(state=absent) always deletes only the listed values (or the whole set when O(value) is omitted).
     type: bool
     default: true
+  read:
+    description:
+      - How the record sets are read before writing (and read back after).
+      - V(auto) reads a zone with one zone transfer (AXFR, signed with the key) when the task concerns 16 or more of
+        its record sets, and with one query per record set otherwise. When the server refuses the transfer, the
+        task reads per record set and warns; the server must allow the transfer to the key (BIND
+        C(allow-transfer { key "name"; };) in the zone) for the fast read.
+      - V(axfr) always reads with a zone transfer and fails when the server refuses it.
+      - V(query) never transfers (one query per record set).
+    type: str
+    choices: [auto, axfr, query]
+    default: auto
   records:
     description:
       - The batch form. Each entry is one record set change; entries are applied in order, so two entries may
@@ -266,6 +284,16 @@ queries_sent:
   returned: always
   type: int
   sample: 3
+transfers_sent:
+  description: Zone transfers (AXFR) asked of the server, for the read and the read-back.
+  returned: always
+  type: int
+  sample: 2
+reads:
+  description: How each zone's record sets were read, V(axfr) (one zone transfer) or V(query) (one query each).
+  returned: success
+  type: dict
+  sample: {example.com.: axfr}
 actions:
   description: What was (or in check mode would be) done, one line per changed record set.
   returned: always
@@ -274,7 +302,7 @@ actions:
   sample: ["update api.example.com. A: add 10.1.0.11, ttl 300 -> 60"]
 diff:
   description: Before and after of each changed record set, keyed by C(<name> <type>).
-  returned: always
+  returned: when diff mode is on
   type: dict
   sample: {before: {"api.example.com. A": {ttl: 300, values: [10.1.0.10]}}, after: {}}
 dns_rc:
@@ -292,7 +320,8 @@ dns_rc_str:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.pptv.dcos.plugins.module_utils import _dns
-from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangePlan
+from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangeRecord
+from ansible_collections.pptv.dcos.plugins.module_utils._dns_record import DnsRecordManager
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError, fail_from
 
 TYPES = list(_dns.TYPES)
@@ -314,6 +343,7 @@ ARGUMENT_SPEC = dict(
     ttl=dict(type="int"),
     state=dict(type="str", choices=STATES, default="present"),
     exclusive=dict(type="bool", default=True),
+    read=dict(type="str", choices=list(_dns.READ_MODES), default="auto"),
     records=dict(
         type="list",
         elements="dict",
@@ -329,98 +359,6 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def _describe(change):
-    before = change.before.values() if change.before else []
-    after = change.after.values() if change.after else []
-    if change.after is None:
-        return f"delete {change.label}"
-    words = []
-    added = [v for v in after if v not in before]
-    removed = [v for v in before if v not in after]
-    if added:
-        words.append("add " + ", ".join(added))
-    if removed:
-        words.append("delete " + ", ".join(removed))
-    if change.before is not None and change.before.ttl != change.after.ttl:
-        words.append(f"ttl {change.before.ttl} -> {change.after.ttl}")
-    verb = "create" if change.before is None else "update"
-    return f"{verb} {change.label}: {'; '.join(words)}"
-
-
-class DnsRecordManager:
-    """Turns the module's parameters into entries, converges them, and reports the plan."""
-
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-        self.client = None
-
-    def _key(self):
-        params = self.params
-        name = params["key_name"]
-        algorithm = params["key_algorithm"]
-        secret = params["key_secret"]
-        if params["key_file"]:
-            file_name, file_algorithm, secret = _dns.read_key_file(params["key_file"])
-            name = name or file_name
-            algorithm = file_algorithm or algorithm
-        if secret is None:
-            if name:
-                raise DcosError("key_secret: required with key_name (or give key_file)")
-            return None
-        return _dns.make_key(name, secret, algorithm)
-
-    def _entries(self):
-        params = self.params
-        if params["records"] is None:
-            return [
-                _dns.Entry(
-                    params["record"],
-                    params["type"],
-                    params["value"],
-                    params["ttl"],
-                    params["state"],
-                    params["exclusive"],
-                )
-            ]
-        entries = []
-        for index, item in enumerate(params["records"]):
-            entries.append(
-                _dns.Entry(
-                    item["record"],
-                    item["type"] or params["type"],
-                    item["value"],
-                    item["ttl"] if item["ttl"] is not None else params["ttl"],
-                    item["state"] or params["state"],
-                    params["exclusive"] if item["exclusive"] is None else item["exclusive"],
-                    index=index,
-                )
-            )
-        return entries
-
-    def run(self):
-        params = self.params
-        self.client = _dns.Client(
-            params["server"],
-            port=params["port"],
-            protocol=params["protocol"],
-            timeout=params["timeout"],
-            key=self._key(),
-        )
-        outcome = _dns.converge(self.client, self._entries(), zone=params["zone"], check_mode=self.module.check_mode)
-        plan = ChangePlan()
-        for change in outcome.changes:
-            plan.record(change.label, _dns._as_dict(change.before), _dns._as_dict(change.after))
-            plan.action(_describe(change))
-        return plan.result(
-            zone=outcome.zones[0] if outcome.zones else None,
-            zones=outcome.zones,
-            record_sets=outcome.rrsets,
-            updates_sent=outcome.updates_sent,
-            queries_sent=outcome.queries_sent,
-        )
-
-
 def main():
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
@@ -430,14 +368,14 @@ def main():
     )
     if not _dns.HAS_DNS:
         module.fail_json(msg=missing_required_lib("dnspython"), exception=_dns.DNS_IMPORT_ERROR)
-    manager = DnsRecordManager(module)
+    record = ChangeRecord(check_mode=module.check_mode, diff_mode=module._diff)
+    manager = DnsRecordManager(module.params, record)  # only keeps its arguments: cannot fail
     try:
         result = manager.run()
     except DcosError as e:
-        sent = {}
-        if manager.client is not None:
-            sent = {"updates_sent": manager.client.updates, "queries_sent": manager.client.queries}
-        fail_from(module, e, changed=bool(e.details.get("applied")), **sent)
+        fail_from(module, e, record, **manager.counters())
+    for note in manager.notes:
+        module.warn(note)
     module.exit_json(**result)
 
 

@@ -34,7 +34,9 @@ attributes:
     support: full
 options:
   name:
-    description: Name of the Docker network (matched exactly, never as an ID prefix).
+    description:
+      - Name of the Docker network (matched exactly, never as an ID prefix), letters, digits, C(_), C(.)
+        and C(-), starting with a letter or a digit; the whole value must match (a newline or a C(/) is refused).
     type: str
     required: true
   state:
@@ -58,7 +60,8 @@ options:
     type: str
   bridge_name:
     description:
-      - Name of the Linux bridge device (driver option C(com.docker.network.bridge.name)), at most 15 characters.
+      - Name of the Linux bridge device (driver option C(com.docker.network.bridge.name)), 1 to 15 letters,
+        digits, C(_), C(.) and C(-) (the kernel refuses C(/), C(:) and whitespace).
       - An existing bridge of that name is reused; Docker creates it otherwise.
     type: str
   default_gateway:
@@ -75,6 +78,7 @@ options:
   driver_options:
     description:
       - Other options of the bridge driver (C(-o key=value)); booleans are sent as C(true)/C(false).
+      - Values are strings, numbers or booleans; a nested value (a list, a dictionary) or a null is refused.
     type: dict
   internal:
     description: Restrict external access to the network (no default gateway possible then).
@@ -89,7 +93,10 @@ options:
     description: The host's IPv6 address on the bridge, inside O(ipv6_subnet).
     type: str
   labels:
-    description: Labels of the network (compared as a subset).
+    description:
+      - Labels of the network (compared as a subset).
+      - Values are strings, numbers or booleans (sent as Docker spells them); a nested value (a list, a
+        dictionary) or a null is refused naming the label, never stored as Python text.
     type: dict
   force:
     description:
@@ -186,13 +193,14 @@ actions:
   sample: ["create network oak-net"]
 diff:
   description: Before and after of the settings that changed.
-  returned: always
+  returned: when the task runs in diff mode (C(--diff))
   type: dict
   sample: {"before": {"subnet": "10.199.45.0/24"}, "after": {"subnet": "10.199.46.0/24"}}
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
 
+from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangeRecord  # noqa: E402
 from ansible_collections.pptv.dcos.plugins.module_utils._docker_connection import (  # noqa: E402
     DOCKER_CONNECTION_ARGS,
     DOCKER_IMPORT_ERROR,
@@ -234,12 +242,12 @@ def main():
     )
     if not HAS_DOCKER:
         module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
-    manager = None
+    record = ChangeRecord(check_mode=module.check_mode, diff_mode=module._diff)
     try:
-        manager = BridgeNetworkManager(docker_client(module.params), module.params, check_mode=module.check_mode)
-        result = manager.present() if module.params["state"] == "present" else manager.absent()
+        manager = BridgeNetworkManager(module.params, record)
+        result = manager.run(docker_client(module.params))
     except DcosError as e:
-        fail_from(module, e, changed=False, actions=manager.plan.actions if manager else [])
+        fail_from(module, e, record)
     module.exit_json(**result)
 
 

@@ -23,6 +23,8 @@ description:
     both sides, so V(on), V(true), V(yes), V(enable) and V(1) (and YAML booleans) are one value, and
     sizes compare in bytes (V(64MB) equals V(67108864)). Only the options the task names are managed.
   - Errors carry the CLI's own message (C(opErrstr)) in RV(op_errstr) and in the message.
+  - O(name) must match the volume name rule in full (letters, digits, C(-) and C(_)); a trailing newline
+    is refused, not dropped.
 author:
   - pptv.dcos maintainers (@pptv)
 extends_documentation_fragment:
@@ -30,7 +32,7 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: The plan is computed from what glusterd reports and returned in RV(actions); nothing is run
+    details: The commands are decided from what glusterd reports and returned in RV(actions); nothing is run
       that changes the volume. Option names of a volume that does not exist yet are checked only when it
       is created.
   diff_mode:
@@ -130,8 +132,10 @@ options:
     default: false
   timeout:
     description:
-      - Seconds to wait for a rebalance (O(rebalance_wait=true)) or the data migration of a brick removal.
-        A removal that times out leaves its commit pending; running the task again waits and commits.
+      - Seconds to wait for each C(gluster) command; a command still running then is killed and the task
+        fails naming it (a hung CLI is never waited on forever).
+      - Also the seconds to wait for a rebalance (O(rebalance_wait=true)) or the data migration of a brick
+        removal. A removal that times out leaves its commit pending; running the task again waits and commits.
     type: int
     default: 300
   gluster_binary:
@@ -205,7 +209,7 @@ actions:
     - gluster --mode=script volume create logs replica 2 gfs1:/b/logs gfs2:/b/logs
     - gluster --mode=script volume start logs
 done:
-  description: On failure, the commands of RV(actions) that completed before the failing one.
+  description: On failure, the commands that completed before the failing one (RV(actions) holds the same then).
   returned: failure
   type: list
   elements: str
@@ -280,12 +284,9 @@ volume:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangeRecord  # noqa: E402
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError, fail_from  # noqa: E402
-from ansible_collections.pptv.dcos.plugins.module_utils._gluster import (  # noqa: E402
-    GlusterCli,
-    VolumeManager,
-    parse_spec,
-)
+from ansible_collections.pptv.dcos.plugins.module_utils._gluster import ensure_volume  # noqa: E402
 
 
 def argument_spec():
@@ -309,35 +310,6 @@ def argument_spec():
     )
 
 
-class GlusterVolume:
-    """The module's view of one volume: plan from the parameters, apply unless in check mode."""
-
-    def __init__(self, module):
-        self.module = module
-        binary = module.params["gluster_binary"]
-        if "/" not in binary:
-            binary = module.get_bin_path(binary, required=True)
-        self.cli = GlusterCli(self.run, binary)
-        self.manager = None
-
-    def run(self, args):
-        return self.module.run_command(args, environ_update={"LC_ALL": "C"})
-
-    def ensure(self):
-        self.manager = VolumeManager(self.cli, parse_spec(self.module.params))
-        plan = self.manager.plan()
-        if plan.changed and not self.module.check_mode:
-            self.manager.apply()
-        volume = self.manager.volume_after(self.module.check_mode)
-        return plan.result(volume=volume or {})
-
-    def failure(self):
-        """What to return next to the message when a step failed."""
-        if self.manager is None:
-            return {"changed": False, "actions": []}
-        return {"changed": bool(self.manager.done), "actions": self.manager.plan_.actions, "done": self.manager.done}
-
-
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(),
@@ -345,11 +317,17 @@ def main():
         required_by={"redundancy": "disperse"},
         supports_check_mode=True,
     )
-    volume = GlusterVolume(module)
+    record = ChangeRecord(check_mode=module.check_mode, diff_mode=module._diff)
     try:
-        result = volume.ensure()
+        binary = module.params["gluster_binary"]
+        if "/" not in binary:
+            found = module.get_bin_path(binary)
+            if found is None:
+                raise DcosError(f"gluster_binary: {binary!r} is not found in PATH (install glusterfs-server)")
+            binary = found
+        result = ensure_volume(module.params, record, binary)
     except DcosError as e:
-        fail_from(module, e, **volume.failure())
+        fail_from(module, e, record, done=list(record.applied))
     module.exit_json(**result)
 
 

@@ -23,6 +23,7 @@ author:
   - pptv.dcos maintainers (@pptv)
 extends_documentation_fragment:
   - pptv.dcos._attributes
+  - pptv.dcos._ip_pool_store
   - pptv.dcos._marathon
 attributes:
   check_mode:
@@ -33,7 +34,9 @@ attributes:
     support: full
 options:
   pool:
-    description: Name of the pool (letters, digits, C(_), C(.), C(-)).
+    description:
+      - Name of the pool, letters, digits, C(_), C(.) and C(-), starting with a letter or a digit.
+        The whole value must match (a trailing newline is refused, not read as V(oak)).
     type: str
     required: true
   state:
@@ -101,31 +104,6 @@ options:
     description: With O(state=absent), delete the pool even though apps still hold addresses in it.
     type: bool
     default: false
-  backend:
-    description: Where the pool is kept.
-    type: str
-    choices: [file, zookeeper]
-    default: file
-  path:
-    description: The state file of the V(file) backend (a C(.lock) file is kept beside it).
-    type: path
-    default: /var/lib/pptv-dcos/ip_pool.json
-  lock_timeout:
-    description: Seconds to wait for the lock of the V(file) backend.
-    type: int
-    default: 60
-  zk_hosts:
-    description: ZooKeeper connection string of the V(zookeeper) backend (V(host:port,host:port)).
-    type: str
-    default: 127.0.0.1:2181
-  zk_root:
-    description: ZooKeeper path under which the V(zookeeper) backend keeps its pools.
-    type: str
-    default: /pptv-dcos/ip_pool
-  zk_timeout:
-    description: Seconds to wait for ZooKeeper.
-    type: float
-    default: 10
 requirements:
   - netaddr
   - kazoo (for O(backend=zookeeper))
@@ -292,7 +270,7 @@ actions:
   sample: ["allocate 10.199.45.2 to /shop/redis in pool oak"]
 diff:
   description: Before and after of the pool definition, or of each app's address.
-  returned: always
+  returned: when the task runs in diff mode (C(--diff))
   type: dict
   sample: {"before": {"/shop/redis": null}, "after": {"/shop/redis": "10.199.45.2"}}
 """
@@ -301,16 +279,17 @@ import time  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
 
+from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangeRecord  # noqa: E402
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError, fail_from  # noqa: E402
 from ansible_collections.pptv.dcos.plugins.module_utils._ippool import (  # noqa: E402
-    DEFAULT_PATH,
-    DEFAULT_ZK_ROOT,
     HAS_KAZOO,
     HAS_NETADDR,
     KAZOO_IMPORT_ERROR,
     NETADDR_IMPORT_ERROR,
+    STORE_OPTIONS_SPEC,
     IpPoolManager,
     open_store,
+    task_state,
 )
 from ansible_collections.pptv.dcos.plugins.module_utils._ippool_sync import synced  # noqa: E402
 from ansible_collections.pptv.dcos.plugins.module_utils._marathon_client import (  # noqa: E402
@@ -318,6 +297,7 @@ from ansible_collections.pptv.dcos.plugins.module_utils._marathon_client import 
     MARATHON_CONNECTION_REQUIRED_TOGETHER,
     MARATHON_CONNECTION_SPEC,
     MarathonClient,
+    credential_urls,
 )
 
 
@@ -333,14 +313,9 @@ def argument_spec():
         "app_ids": {"type": "list", "elements": "str"},
         "ip": {"type": "str"},
         "force": {"type": "bool", "default": False},
-        "backend": {"type": "str", "choices": ["file", "zookeeper"], "default": "file"},
-        "path": {"type": "path", "default": DEFAULT_PATH},
-        "lock_timeout": {"type": "int", "default": 60},
-        "zk_hosts": {"type": "str", "default": "127.0.0.1:2181"},
-        "zk_root": {"type": "str", "default": DEFAULT_ZK_ROOT},
-        "zk_timeout": {"type": "float", "default": 10},
         "grace_period": {"type": "int", "default": 3600},
     }
+    spec.update(STORE_OPTIONS_SPEC)
     spec.update(MARATHON_CONNECTION_SPEC)
     return spec
 
@@ -354,28 +329,25 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    state = params["state"]
-    if state is None:
-        state = "allocated" if params["app_id"] is not None or params["app_ids"] is not None else "present"
+    # The Marathon URL (from the task or MARATHON_URL) may carry credentials: mask them in every
+    # result, whatever the state; `synced` then refuses such a URL.
+    module.no_log_values.update(credential_urls(params.get("url")))
     if not HAS_NETADDR:
         module.fail_json(msg=missing_required_lib("netaddr"), exception=NETADDR_IMPORT_ERROR)
     if params["backend"] == "zookeeper" and not HAS_KAZOO:
         module.fail_json(msg=missing_required_lib("kazoo"), exception=KAZOO_IMPORT_ERROR)
-    if state in ("present", "absent") and (params["app_id"] is not None or params["app_ids"] is not None):
-        module.fail_json(msg=f"app_id/app_ids: not used with state={state} (use allocated or released)")
-    if state == "present" and not params["subnets"]:
-        module.fail_json(msg="subnets: required with state=present")
-
-    manager = store = None
+    record = ChangeRecord(check_mode=module.check_mode, diff_mode=module._diff)
+    store = None
     try:
+        state = task_state(params)
         store = open_store(params)
-        manager = IpPoolManager(store, params, check_mode=module.check_mode)
+        manager = IpPoolManager(store, params, record)
         if state == "synced":
-            result = synced(manager, MarathonClient.from_params(params), params["grace_period"], time.time())
+            result = synced(manager, MarathonClient.from_module(module), params["grace_period"], time.time())
         else:
-            result = getattr(manager, state)()
+            result = manager.run(state)
     except DcosError as e:
-        fail_from(module, e, changed=False, pool=params["pool"], actions=manager.plan.actions if manager else [])
+        fail_from(module, e, record, pool=params["pool"])
     finally:
         if store is not None:
             store.close()

@@ -48,6 +48,8 @@ options:
       - Read-only fields (C(version), C(versionInfo), C(tasks), C(tasksRunning), C(deployments)...) are ignored,
         so the C(app) of a previous run or of M(pptv.dcos.marathon_app_info) can be passed back.
       - Label and environment values that are numbers or booleans are sent as strings.
+      - Its fields must be fields of Marathon's app schema, and its numbers finite and within Marathon's
+        bounds (ports 0 to 65535); anything else fails naming the field, before anything is sent.
       - Required to create an app; may be omitted to scale, stop or restart an existing app.
     type: dict
   state:
@@ -111,8 +113,8 @@ options:
     default: true
   wait_timeout:
     description:
-      - Seconds to wait for a deployment (and for a lock to be released). On timeout the task fails,
-        naming the deployment and the step it is on.
+      - Seconds to wait for a deployment (and for a lock to be released), more than 0. On timeout the
+        task fails, naming the deployment and the step it is on.
     type: float
     default: 300
 notes:
@@ -245,7 +247,9 @@ deployment_ids:
   type: list
   elements: str
 actions:
-  description: What was done (or would be, in check mode), in order.
+  description:
+    - What was done (or would be, in check mode), in order.
+    - On a failure, only the writes made before it.
   returned: always
   type: list
   elements: str
@@ -256,225 +260,21 @@ import copy
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangePlan
+from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangeRecord
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError, fail_from
-from ansible_collections.pptv.dcos.plugins.module_utils._marathon_app import STATES, normalize_app_id, plan_app
+from ansible_collections.pptv.dcos.plugins.module_utils._marathon_app import STATES
 from ansible_collections.pptv.dcos.plugins.module_utils._marathon_client import (
     MARATHON_CONNECTION_MUTUALLY_EXCLUSIVE,
     MARATHON_CONNECTION_REQUIRED_TOGETHER,
     MARATHON_CONNECTION_SPEC,
-    DeploymentWaiter,
     MarathonClient,
-    call_unlocked,
-    common_group,
-    task_summary,
 )
+from ansible_collections.pptv.dcos.plugins.module_utils._marathon_manager import MarathonAppManager
 
 
-def _describe(plan):
-    fields = ", ".join(plan.changed_fields[:8])
-    if len(plan.changed_fields) > 8:
-        fields += ", ..."
-    texts = {
-        "create": f"create app {plan.app_id}",
-        "update": f"update app {plan.app_id} ({fields})",
-        "delete": f"delete app {plan.app_id}",
-        "rollback": f"roll back app {plan.app_id} to version {(plan.body or {}).get('version')} ({fields})",
-    }
-    steps = []
-    if plan.action:
-        steps.append(texts[plan.action])
-    if plan.restart:
-        steps.append(f"restart app {plan.app_id}")
-    return steps
-
-
-class MarathonAppManager:
-    def __init__(self, module, client):
-        self.module = module
-        self.client = client
-        self.params = module.params
-        self.check_mode = module.check_mode
-        self.force = module.params["force"]
-        self.waiter = DeploymentWaiter(client, timeout=module.params["wait_timeout"])
-        self.plan = ChangePlan()
-        self.wrote = False
-
-    # -- writes (never called in check mode) -----------------------------------------------------
-
-    def _unlocked(self, action):
-        result = call_unlocked(action, self.waiter, self.force)
-        self.wrote = True
-        return result
-
-    def _apply_single(self, plan):
-        deployment_ids = []
-        version = None
-        if plan.action in ("create", "update", "rollback"):
-            deployment_id, version, _created = self._unlocked(
-                lambda force: self.client.put_app(plan.app_id, plan.body, force=force)
-            )
-            deployment_ids.append(deployment_id)
-        elif plan.action == "delete":
-            deployment_ids.append(self._unlocked(lambda force: self.client.delete_app(plan.app_id, force=force)))
-        if plan.restart:
-            deployment_id, version = self._unlocked(lambda force: self.client.restart_app(plan.app_id, force=force))
-            deployment_ids.append(deployment_id)
-        return [d for d in deployment_ids if d], version
-
-    # -- single app ------------------------------------------------------------------------------
-
-    def single(self):
-        params = self.params
-        app_id = normalize_app_id(params["app_id"])
-        state = params["state"]
-        current = self.client.get_app(app_id, embed=())
-        version_app = None
-        if params["version"]:
-            if state not in ("present", "restarted"):
-                raise DcosError(f"version: a rollback needs state present or restarted, not {state}")
-            version_app = self._version(app_id, current, params["version"])
-        plan = plan_app(
-            app_id,
-            state,
-            current,
-            definition=params["definition"],
-            instances=params["instances"],
-            version_app=version_app,
-        )
-        for key in sorted(set(plan.before) | set(plan.after)):
-            self.plan.record(key, plan.before.get(key), plan.after.get(key))
-        for step in _describe(plan):
-            self.plan.action(step)
-        app = current
-        deployment_id = None
-        if plan.changed and not self.check_mode:
-            deployment_ids, _version = self._apply_single(plan)
-            deployment_id = deployment_ids[-1] if deployment_ids else None
-            if params["wait"]:
-                ready = self.waiter.wait(
-                    deployment_ids,
-                    app_ids=[app_id] if plan.wants_tasks else [],
-                    gone=[] if plan.wants_tasks else [app_id],
-                )
-                app = ready.get(app_id)
-            elif plan.wants_tasks:
-                app = self.client.get_app(app_id, embed=())
-            else:
-                app = None
-        app = app or {}
-        return self.plan.result(
-            app=app,
-            deployment_id=deployment_id,
-            version=app.get("version"),
-            changed_fields=plan.changed_fields,
-            tasks=task_summary(app),
-        )
-
-    def _version(self, app_id, current, version):
-        if current is None:
-            raise DcosError(f"version: app {app_id} does not exist, so it has no version {version}")
-        versions = self.client.list_versions(app_id)
-        if version not in versions:
-            shown = ", ".join(versions[:5]) + (", ..." if len(versions) > 5 else "")
-            raise DcosError(f"version: {version} is not a version of {app_id}; its newest versions are: {shown}")
-        stored = self.client.get_app_version(app_id, version)
-        if stored is None:
-            raise DcosError(f"version: Marathon no longer has version {version} of {app_id}")
-        stored = copy.deepcopy(stored)
-        stored["version"] = version
-        return stored
-
-    # -- many apps -------------------------------------------------------------------------------
-
-    def bulk(self):
-        plans, current = self._bulk_plans()
-        writes = [p for p in plans if p.action in ("create", "update")]
-        deletes = [p for p in plans if p.action == "delete"]
-        restarts = [p for p in plans if p.restart]
-        if writes:
-            self.plan.action(f"write {len(writes)} app(s) in one batch: " + ", ".join(p.app_id for p in writes))
-        for plan in deletes:
-            self.plan.action(f"delete app {plan.app_id}")
-        for plan in restarts:
-            self.plan.action(f"restart app {plan.app_id}")
-        deployment_ids = []
-        final = {}
-        if self.plan.changed and not self.check_mode:
-            deployment_ids, final = self._bulk_apply(writes, deletes, restarts)
-        results = []
-        for plan in plans:
-            app = {} if plan.action == "delete" and not self.check_mode else final.get(plan.app_id)
-            app = app if app is not None else (current.get(plan.app_id) or {})
-            results.append(
-                dict(
-                    app_id=plan.app_id,
-                    state=plan.state,
-                    changed=plan.changed,
-                    action=plan.action or ("restart" if plan.restart else None),
-                    changed_fields=plan.changed_fields,
-                    version=app.get("version"),
-                    tasks=task_summary(app),
-                    app=app,
-                )
-            )
-        return self.plan.result(apps=results, deployment_ids=deployment_ids)
-
-    def _bulk_plans(self):
-        """One read of ``/v2/apps`` and a plan per entry of ``apps``."""
-        entries = []
-        seen = set()
-        for index, item in enumerate(self.params["apps"]):
-            app_id = normalize_app_id(item["app_id"], option=f"apps[{index}].app_id")
-            if app_id in seen:
-                raise DcosError(f"apps[{index}].app_id: {app_id} is listed twice")
-            seen.add(app_id)
-            entries.append((index, app_id, item))
-        current = {a["id"]: a for a in self.client.list_apps(id_filter=common_group(seen))} if seen else {}
-        plans = []
-        for index, app_id, item in entries:
-            plan = plan_app(
-                app_id,
-                item["state"],
-                current.get(app_id),
-                definition=item["definition"],
-                instances=item["instances"],
-                option=f"apps[{index}].definition",
-            )
-            plans.append(plan)
-            if plan.changed_fields:
-                self.plan.record(app_id, plan.before, plan.after)
-        return plans, current
-
-    def _bulk_apply(self, writes, deletes, restarts):
-        """One batch PUT, the deletions and restarts, then one wait on every deployment."""
-        client = self.client
-        deployment_ids = []
-        if writes:
-            bodies = [p.body for p in writes]
-            deployment_ids.append(self._unlocked(lambda force: client.put_apps(bodies, force=force))[0])
-        for plan in deletes:
-            deployment_ids.append(self._unlocked(lambda force, p=plan: client.delete_app(p.app_id, force=force)))
-        for plan in restarts:
-            deployment_ids.append(self._unlocked(lambda force, p=plan: client.restart_app(p.app_id, force=force))[0])
-        deployment_ids = [d for d in deployment_ids if d]
-        touched = [p.app_id for p in writes + restarts]
-        gone = [p.app_id for p in deletes]
-        if self.params["wait"]:
-            return deployment_ids, self.waiter.wait(deployment_ids, app_ids=touched, gone=gone)
-        if touched:
-            return deployment_ids, {a["id"]: a for a in client.list_apps(id_filter=common_group(touched))}
-        return deployment_ids, {}
-
-    def run(self):
-        if self.params["apps"] is not None:
-            return self.bulk()
-        return self.single()
-
-
-def main():
-    argument_spec = copy.deepcopy(MARATHON_CONNECTION_SPEC)
-    argument_spec.update(
+def argument_spec():
+    spec = copy.deepcopy(MARATHON_CONNECTION_SPEC)
+    spec.update(
         app_id=dict(type="str"),
         definition=dict(type="dict"),
         state=dict(type="str", choices=list(STATES), default="present"),
@@ -494,8 +294,12 @@ def main():
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="float", default=300),
     )
+    return spec
+
+
+def main():
     module = AnsibleModule(
-        argument_spec=argument_spec,
+        argument_spec=argument_spec(),
         supports_check_mode=True,
         mutually_exclusive=MARATHON_CONNECTION_MUTUALLY_EXCLUSIVE
         + [
@@ -509,20 +313,12 @@ def main():
         required_one_of=[("app_id", "apps")],
         required_together=MARATHON_CONNECTION_REQUIRED_TOGETHER,
     )
-    for name, value in [("instances", module.params["instances"])] + [
-        (f"apps[{i}].instances", a["instances"]) for i, a in enumerate(module.params["apps"] or [])
-    ]:
-        if value is not None and value < 0:
-            module.fail_json(msg=f"{name} must be 0 or more, got {value}")
-    if module.params["wait_timeout"] <= 0:
-        module.fail_json(msg="wait_timeout must be more than 0")
-    manager = None
+    record = ChangeRecord(check_mode=module.check_mode, diff_mode=module._diff)
     try:
-        client = MarathonClient.from_params(module.params)
-        manager = MarathonAppManager(module, client)
-        result = manager.run()
+        client = MarathonClient.from_module(module)
+        result = MarathonAppManager(client, module.params, record).run()
     except DcosError as e:
-        fail_from(module, e, changed=bool(manager and manager.wrote))
+        fail_from(module, e, record)
     module.exit_json(**result)
 
 

@@ -87,58 +87,37 @@ import copy
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError, fail_from
-from ansible_collections.pptv.dcos.plugins.module_utils._marathon_app import normalize_app_id
 from ansible_collections.pptv.dcos.plugins.module_utils._marathon_client import (
     MARATHON_CONNECTION_MUTUALLY_EXCLUSIVE,
     MARATHON_CONNECTION_REQUIRED_TOGETHER,
     MARATHON_CONNECTION_SPEC,
     MarathonClient,
 )
+from ansible_collections.pptv.dcos.plugins.module_utils._marathon_manager import read_apps
 
 
-def read_apps(client, app_id=None, group=None, label=None, tasks=True, versions=False):
-    """The apps selected by id, group and/or label selector, sorted by id."""
-    if app_id:
-        app = client.get_app(normalize_app_id(app_id), embed=("app.tasks",) if tasks else ())
-        apps = [app] if app else []
-        if apps and label:
-            # Marathon applies label selectors to lists only: filter with its own endpoint.
-            matching = {a["id"] for a in client.list_apps(id_filter=app["id"], label=label)}
-            apps = [a for a in apps if a["id"] in matching]
-    else:
-        prefix = None
-        if group:
-            prefix = normalize_app_id(group, option="group") + "/"
-        apps = client.list_apps(id_filter=prefix, label=label, embed=("apps.tasks",) if tasks else ())
-        if prefix:
-            apps = [a for a in apps if a.get("id", "").startswith(prefix)]
-    if not tasks:
-        for app in apps:
-            app.pop("tasks", None)
-    if versions:
-        for app in apps:
-            app["versions"] = client.list_versions(app["id"])
-    return sorted(apps, key=lambda a: a.get("id", ""))
-
-
-def main():
-    argument_spec = copy.deepcopy(MARATHON_CONNECTION_SPEC)
-    argument_spec.update(
+def argument_spec():
+    spec = copy.deepcopy(MARATHON_CONNECTION_SPEC)
+    spec.update(
         app_id=dict(type="str"),
         group=dict(type="str"),
         label=dict(type="str"),
         tasks=dict(type="bool", default=True),
         versions=dict(type="bool", default=False),
     )
+    return spec
+
+
+def main():
     module = AnsibleModule(
-        argument_spec=argument_spec,
+        argument_spec=argument_spec(),
         supports_check_mode=True,
         mutually_exclusive=MARATHON_CONNECTION_MUTUALLY_EXCLUSIVE + [("app_id", "group")],
         required_together=MARATHON_CONNECTION_REQUIRED_TOGETHER,
     )
     params = module.params
     try:
-        client = MarathonClient.from_params(params)
+        client = MarathonClient.from_module(module)
         apps = read_apps(
             client,
             app_id=params["app_id"],
@@ -148,7 +127,7 @@ def main():
             versions=params["versions"],
         )
     except DcosError as e:
-        fail_from(module, e, changed=False)
+        fail_from(module, e)
     module.exit_json(changed=False, apps=apps)
 
 

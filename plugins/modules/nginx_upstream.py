@@ -357,15 +357,10 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangePlan
+from ansible_collections.pptv.dcos.plugins.module_utils import _nginx
+from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangeRecord
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError, fail_from
-from ansible_collections.pptv.dcos.plugins.module_utils._nginx import (
-    UPSTREAM_KEYS,
-    converge,
-    parse_batch,
-    parse_upstream,
-    plan,
-)
+from ansible_collections.pptv.dcos.plugins.module_utils._nginx_upstream import NginxUpstreamManager
 
 SERVER_SPEC = {
     "address": {"type": "str", "required": True},
@@ -381,8 +376,8 @@ VHOST_SPEC = {
     "listen": {"type": "str", "default": "80"},
     "location": {"type": "str", "default": "/"},
 }
-BALANCE = ["round_robin", "least_conn", "ip_hash", "hash"]
-STATES = ["present", "absent"]
+BALANCE = list(_nginx.BALANCE_METHODS)
+STATES = list(_nginx.STATES)
 
 
 def upstream_spec(batch):
@@ -415,80 +410,6 @@ def argument_spec():
     return spec
 
 
-class NginxUpstreamManager:
-    """Plans the upstream files of the task, then applies them unless in check mode."""
-
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-
-    def runner(self, argv):
-        # handle_exceptions=False: a missing binary must reach the core (which puts files back),
-        # not end the module from inside run_command.
-        return self.module.run_command(argv, handle_exceptions=False)
-
-    def wanted(self):
-        params = self.params
-        if params["upstreams"] is not None:
-            return parse_batch(params["upstreams"], "upstreams", params["state"])
-        return [parse_upstream({key: params[key] for key in UPSTREAM_KEYS}, "", params["state"])]
-
-    def run(self):
-        params = self.params
-        upstreams = self.wanted()
-        if params["reload"] and not params["validate"]:
-            raise DcosError("reload: reload=true needs validate=true (Nginx is never reloaded unchecked)")
-        if self.module.check_mode:
-            changes = plan(params["path"], upstreams, purge=params["purge"])
-            outcome = None
-        else:
-            outcome = converge(
-                params["path"],
-                upstreams,
-                self.runner,
-                nginx_binary=params["nginx_binary"],
-                nginx_conf=params["nginx_conf"],
-                validate=params["validate"],
-                reload=params["reload"],
-                purge=params["purge"],
-            )
-            changes = outcome.changes
-        return self.report(changes, outcome)
-
-    def report(self, changes, outcome):
-        params = self.params
-        change_plan = ChangePlan()
-        for change in changes:
-            if change_plan.record(change.path, change.before, change.after):
-                change_plan.action(f"{change.action} {change.path}")
-        if change_plan.changed:
-            if params["validate"]:
-                change_plan.action("validate {}".format(params["nginx_conf"]))
-            if params["reload"]:
-                change_plan.action("reload nginx")
-        by_name = {}
-        for change in changes:
-            by_name[change.name] = {
-                "name": change.name,
-                "path": change.path,
-                "state": "absent" if change.after is None else "present",
-                "changed": change.changed,
-            }
-        result = change_plan.result(
-            files=[c.path for c in changes if c.changed],
-            upstreams=list(by_name.values()),
-            validated=bool(outcome and outcome.validated),
-            reloaded=bool(outcome and outcome.reloaded),
-            nginx_warnings=list(outcome.warnings) if outcome else [],
-        )
-        if self.module._diff:
-            # The text of each changed file, the way template/copy show it.
-            result["diff"] = [c.diff() for c in changes if c.changed]
-        else:
-            del result["diff"]
-        return result
-
-
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(),
@@ -502,10 +423,18 @@ def main():
         required_one_of=[("name", "upstreams")],
         supports_check_mode=True,
     )
+
+    def runner(argv):
+        # handle_exceptions=False: a missing binary must reach the core (which puts files back),
+        # not end the module from inside run_command.
+        return module.run_command(argv, handle_exceptions=False)
+
+    record = ChangeRecord(check_mode=module.check_mode, diff_mode=module._diff)
     try:
-        result = NginxUpstreamManager(module).run()
+        manager = NginxUpstreamManager(module.params, runner, record)
+        result = manager.run()
     except DcosError as e:
-        fail_from(module, e, changed=False)
+        fail_from(module, e, record)
     for warning in result["nginx_warnings"]:
         module.warn(f"nginx -t: {warning}")
     module.exit_json(**result)

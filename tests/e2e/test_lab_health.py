@@ -11,7 +11,9 @@ import time
 import pytest
 from labhelpers import EventStream, http_app
 
-FAST = {"gracePeriodSeconds": 15, "intervalSeconds": 1, "timeoutSeconds": 1, "maxConsecutiveFailures": 2}
+# Probe every second; a generous timeout, so that a loaded machine does not fail healthy tasks
+# (failing checks here fail fast anyway: a 404 or a refused connection).
+FAST = {"gracePeriodSeconds": 15, "intervalSeconds": 1, "timeoutSeconds": 5, "maxConsecutiveFailures": 2}
 
 
 def _healthy(tasks):
@@ -71,12 +73,11 @@ def test_failing_health_check_kills_and_replaces_the_task(lab, api, app_id):
     )
     try:
         body = http_app(app_id, healthChecks=[dict(FAST, protocol="HTTP", path="/health")])
-        # Healthy for a few seconds, then the health file disappears.
-        body["cmd"] = (
-            "cd /tmp && echo ok > health && (sleep 4; rm -f health) & cd /tmp && exec python3 -m http.server $PORT0"
-        )
         api.post("/v2/apps", json=body)
         first = _wait_healthy(api, app_id, 1)[0]
+        # Once healthy, the health file disappears (the test removes it: no race with a timer).
+        cid = _task_container(lab, first["id"])
+        subprocess.run(["docker", "exec", cid, "rm", "-f", "/tmp/health"], check=True, capture_output=True)
         seen = stream.collect_until(lambda t, d: t == "unhealthy_instance_kill_event", 40)
         kill = seen[-1][1]
         assert kill["taskId"] == first["id"] and kill["appId"] == app_id, (first, seen)
@@ -205,3 +206,100 @@ def test_https_checks_probe_a_tls_server(api, app_id, tmp_path, protocol):
     api.post("/v2/apps", json=body)
     task = _wait_healthy(api, app_id, 1)[0]
     assert task["healthCheckResults"][0]["alive"] is True
+
+
+def _task_container(lab, task_id):
+    for cid in lab.containers():
+        out = subprocess.run(
+            ["docker", "inspect", "-f", '{{ index .Config.Labels "org.pptv.dcos.lab.task" }}', cid],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if out.stdout.strip() == task_id:
+            return cid
+    raise AssertionError(f"no container for {task_id}")
+
+
+def _readiness(api, app_id):
+    return api.get(f"/v2/apps{app_id}?embed=app.readiness").json()["app"].get("readinessCheckResults")
+
+
+def _make_ready(lab, task_id):
+    cid = _task_container(lab, task_id)
+    subprocess.run(["docker", "exec", cid, "sh", "-c", "echo ok > /tmp/ready"], check=True, capture_output=True)
+
+
+READY = {
+    "name": "warm",
+    "protocol": "HTTP",
+    "path": "/ready",
+    "portName": "http",
+    "intervalSeconds": 2,
+    "timeoutSeconds": 1,
+    "httpStatusCodesForReady": [200],
+    "preserveLastResponse": True,
+}
+
+
+def test_deployments_wait_for_readiness_checks(api, lab, app_id):
+    """A deployment ends only once the new task's readiness check passes; old tasks stay till then."""
+    created = api.post("/v2/apps", json=http_app(app_id, readinessChecks=[READY]))
+    assert created.status_code == 201
+    assert created.json()["readinessChecks"] == [READY]
+    deployment = created.headers["Marathon-Deployment-Id"]
+
+    def not_ready_yet():
+        # (Probes before http.server listens fail to connect: those results have no lastResponse.)
+        results = _readiness(api, app_id)
+        return results if results and results[0]["ready"] is False and "lastResponse" in results[0] else None
+
+    results = api.wait_for(not_ready_yet, 60, what="a readiness result that is not ready")
+    (task,) = api.wait_running(app_id, 1)
+    assert results == [
+        {
+            "name": "warm",
+            "taskId": task["id"],
+            "ready": False,
+            "lastResponse": results[0]["lastResponse"],
+        }
+    ]
+    assert results[0]["lastResponse"]["status"] == 404  # http.server: /tmp/ready does not exist yet
+    assert "text/html" in results[0]["lastResponse"]["contentType"]
+    # The task runs, and yet the deployment waits, reporting the results in its current action.
+    (plan,) = [d for d in api.deployments() if d["id"] == deployment]
+    (action,) = plan["currentActions"]
+    assert action["action"] == "ScaleApplication" and action["readinessCheckResults"][0]["taskId"] == task["id"]
+    _make_ready(lab, task["id"])
+    api.wait_deployed(deployment)
+    assert _readiness(api, app_id) == []  # results belong to a running deployment step only
+
+    # A restart: the old task is killed only once the new one is ready (minimumHealthCapacity 1).
+    restarted = api.post(f"/v2/apps{app_id}/restart").json()
+
+    def new_task_checked():
+        results = _readiness(api, app_id)
+        return results if results and results[0]["taskId"] != task["id"] else None
+
+    new_id = api.wait_for(new_task_checked, 60, what="the new task's readiness result")[0]["taskId"]
+    states = {t["id"]: t["state"] for t in api.tasks(app_id)}
+    assert states[task["id"]] == "TASK_RUNNING" and restarted["deploymentId"] in [d["id"] for d in api.deployments()]
+    _make_ready(lab, new_id)
+    api.wait_deployed(restarted["deploymentId"])
+    assert [t["id"] for t in api.wait_running(app_id, 1)] == [new_id]
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"portName": "nope"}, "/readinessChecks(0)"),
+        ({"timeoutSeconds": 5, "intervalSeconds": 5}, "/readinessChecks(0)"),
+        ({"protocol": "TCP"}, "/readinessChecks(0)/protocol"),
+        ({"httpStatusCodesForReady": []}, "/readinessChecks(0)/httpStatusCodesForReady"),
+    ],
+)
+def test_invalid_readiness_checks_are_422(api, app_id, change, path):
+    response = api.post("/v2/apps", json=http_app(app_id, readinessChecks=[dict(READY, **change)]))
+    assert response.status_code == 422
+    assert response.json()["message"] == "Object is not valid"
+    assert path in [d["path"] for d in response.json()["details"]]

@@ -249,3 +249,27 @@ def test_named_container_network_and_host_volume(api, lab, app_id, network, tmp_
     assert docker_inspect(cid, "{{ range $k, $v := .NetworkSettings.Networks }}{{ $k }}{{ end }}") == network["name"]
     api.wait_for((tmp_path / "seen.txt").exists, 20, what="the task to write through the volume")
     assert (tmp_path / "seen.txt").read_text() == "from the host\n"
+
+
+def test_host_ports_are_drawn_like_marathon_not_lowest_free(api, lab, app_id):
+    """Marathon takes host ports from a random start in the range (wrapping), not the lowest free.
+
+    With lowest-free the three replacements would get exactly the three ports just freed; with a
+    random start that happens with a probability of about (3/1001)**3, so this is no flake.
+    """
+    ports = [{"port": 0, "protocol": "tcp", "name": f"p{i}"} for i in range(2)]
+    api.post("/v2/apps", json=sleeper(app_id, instances=3, portDefinitions=ports))
+    first = api.wait_running(app_id, 3)
+    # Every task holds its own host ports (the walk skips the ones in use).
+    assert len({p for t in first for p in t["ports"]}) == 6
+    freed = {p for t in first for p in t["ports"]}
+    assert api.delete(f"/v2/apps{app_id}/tasks").status_code == 200
+    old_ids = {t["id"] for t in first}
+
+    def replaced():
+        tasks = api.tasks(app_id)
+        fresh = len(tasks) == 3 and not old_ids & {t["id"] for t in tasks}
+        return tasks if fresh and all(t["state"] == "TASK_RUNNING" for t in tasks) else None
+
+    new = {p for t in api.wait_for(replaced, 60, what="replacements") for p in t["ports"]}
+    assert not new <= freed, f"the replacements reused exactly the freed ports {sorted(freed)}"

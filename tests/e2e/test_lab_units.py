@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lab"))
 
-from marathon_lab import appdef  # noqa: E402
+from marathon_lab import appdef, core  # noqa: E402
 from marathon_lab.core import Config, Lab  # noqa: E402
 from marathon_lab.driver import LaunchFailed, run_options  # noqa: E402
 from marathon_lab.errors import ApiError, ValidationFailed  # noqa: E402
@@ -255,3 +255,131 @@ def test_reverting_a_create_removes_the_app(machine):
     assert "/r" not in machine.apps
     _run_until(machine, lambda: not machine.deployments)
     assert not machine.tasks and not machine.driver.containers
+
+
+class ScriptedRng:
+    """Hands out the given start ports in order, checking that each lies in the range asked."""
+
+    def __init__(self, *starts):
+        self.starts = list(starts)
+        self.asked = []
+
+    def randrange(self, low, stop):
+        value = self.starts.pop(0)
+        self.asked.append((low, stop))
+        assert low <= value < stop
+        return value
+
+
+@pytest.fixture
+def all_ports_free(monkeypatch):
+    """The host's own sockets are the boundary here: any client may hold a port of the range."""
+    monkeypatch.setattr(core, "_port_free", lambda _port: True)
+
+
+def _scripted_machine(tmp_path, *starts):
+    config = Config(state_dir=str(tmp_path), host_port_min=42000, host_port_max=42009)
+    lab = Lab(config, FakeDriver(), ScriptedRng(*starts))
+    lab.pool.shutdown()
+    lab.kill_pool.shutdown()
+    lab.pool = lab.kill_pool = SyncExecutor()
+    return lab
+
+
+@pytest.mark.usefixtures("all_ports_free")
+def test_host_ports_start_at_a_random_port_and_wrap(tmp_path):
+    lab = _scripted_machine(tmp_path, 42008, 42008)
+    ports = [{"port": 0, "protocol": "tcp", "name": f"p{i}"} for i in range(3)]
+    lab.create_app({"id": "/w", "cmd": "x", "instances": 1, "portDefinitions": ports})
+    _run_until(lab, lambda: not lab.deployments)
+    (first,) = lab.tasks.values()
+    # From the drawn start up to the end of the range, then from its beginning.
+    assert first["ports"] == [42008, 42009, 42000]
+    lab.update_app("/w", {"instances": 2})
+    _run_until(lab, lambda: not lab.deployments)
+    (second,) = [t for t in lab.tasks.values() if t["id"] != first["id"]]
+    # Ports held by running tasks are skipped, the walk goes on (and wraps) from the same start.
+    assert second["ports"] == [42001, 42002, 42003]
+    assert lab.rng.asked == [(42000, 42010), (42000, 42010)]
+
+
+@pytest.mark.usefixtures("all_ports_free")
+def test_a_port_freed_by_a_killed_task_is_not_the_next_handed_out(tmp_path):
+    lab = _scripted_machine(tmp_path, 42004, 42007)
+    lab.create_app({"id": "/k", "cmd": "x", "instances": 1})
+    _run_until(lab, lambda: len(lab.tasks) == 1 and not lab.deployments)
+    (old,) = lab.tasks.values()
+    assert old["ports"] == [42004]
+    lab.kill_tasks([old["id"]])
+    _run_until(lab, lambda: [t["state"] for t in lab.tasks.values()] == ["TASK_RUNNING"] and old["id"] not in lab.tasks)
+    (new,) = lab.tasks.values()
+    # The lowest free port (42000) or the freed one (42004) would mix the old and new routes.
+    assert new["ports"] == [42007]
+
+
+def test_undeclared_fields_are_dropped_at_every_level_checked(caplog):
+    body = {
+        "id": "/u",
+        "cmd": "x",
+        "fooBar": 1,
+        "container": {
+            "type": "DOCKER",
+            "extra": 2,
+            "docker": {
+                "image": "i",
+                "network": "BRIDGE",
+                "pull": 3,
+                "parameters": [{"key": "k", "value": "v", "x": 4}],
+            },
+        },
+        "healthChecks": [{"protocol": "TCP", "portIndex": 0, "retries": 5}],
+        "upgradeStrategy": {"minimumHealthCapacity": 0.5, "typo": 6},
+        "tasksRunning": 3,  # runtime fields of a GET body are not part of an app either
+    }
+    with caplog.at_level("WARNING", logger="marathon_lab.appdef"):
+        app = appdef.normalise(body)
+    assert "fooBar" not in app and "tasksRunning" not in app
+    assert "extra" not in app["container"] and "pull" not in app["container"]["docker"]
+    assert app["container"]["docker"]["parameters"] == [{"key": "k", "value": "v"}]
+    assert "retries" not in app["healthChecks"][0]
+    assert app["upgradeStrategy"] == {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 1.0}
+    # The 1.4 input forms are declared (deprecated) fields: still read, then rewritten.
+    assert app["networks"] == [{"mode": "container/bridge"}] and "network" not in app["container"]["docker"]
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        "dropped fields Marathon does not know (app /u): /fooBar, /container/extra, /container/docker/pull, "
+        "/container/docker/parameters(0)/x, /healthChecks(0)/retries, /upgradeStrategy/typo"
+    )
+
+
+def test_readiness_checks_get_marathons_defaults_and_are_validated():
+    ports = [{"port": 0, "name": "http-api"}]
+    app = appdef.normalise({"id": "/r", "cmd": "x", "portDefinitions": ports, "readinessChecks": [{}]})
+    assert app["readinessChecks"] == [appdef.READINESS_DEFAULTS]
+    bad = [{"portName": "web", "timeoutSeconds": 30, "intervalSeconds": 30, "httpStatusCodesForReady": [200, 200]}]
+    with pytest.raises(ValidationFailed) as failed:
+        appdef.normalise({"id": "/r", "cmd": "x", "portDefinitions": ports, "readinessChecks": bad + [{}]})
+    errors = {}
+    for detail in failed.value.body["details"]:
+        errors.setdefault(detail["path"], []).extend(detail["errors"])
+    assert errors == {
+        "/readinessChecks": ["Only one readinessCheck is supported"],
+        "/readinessChecks(0)": [
+            "timeoutSeconds must be smaller than intervalSeconds",
+            "ReadinessCheck portName 'web' is not the name of a port of the app",
+        ],
+        "/readinessChecks(0)/httpStatusCodesForReady": ["must not contain duplicates"],
+    }
+
+
+def test_a_deployment_waits_until_the_new_task_is_ready(machine):
+    lab = machine
+    checks = [{"portName": "default", "intervalSeconds": 2, "timeoutSeconds": 1}]
+    _app_def, plan = lab.create_app({"id": "/w", "cmd": "x", "readinessChecks": checks})
+    _run_until(lab, lambda: [t["state"] for t in lab.tasks.values()] == ["TASK_RUNNING"])
+    for _round in range(5):
+        lab.tick()
+    (task,) = lab.tasks.values()
+    assert plan["id"] in lab.deployments and not lab.task_ready(task, lab.apps["/w"])
+    task["ready"] = True  # what a passing probe records (probing needs a real task: the e2e suite)
+    _run_until(lab, lambda: not lab.deployments)

@@ -23,7 +23,7 @@ from support.recording_proxy import RecordingProxy
 
 from ansible_collections.pptv.dcos.plugins.module_utils._marathon_client import MarathonClient
 
-PREFIX = "pptvmar-"
+PREFIX = "pptvhm-"
 USER, PASSWORD = "ops", "pw-e2e-7f3a"
 IMAGE = "pptv-dcos/base:bookworm"
 APP_IMAGE = "pptv-dcos/app:bookworm"
@@ -413,26 +413,56 @@ def test_bad_input_fails_cleanly(proxy, direct):
     """Each case is a task of one play (one ansible-playbook start for all)."""
     conn = {"url": proxy.url, "username": USER, "password": PASSWORD}
     dead = f"http://127.0.0.1:{_closed_port()}"
-    bad_x = "/pptvmar-bad/x"
+    bad_x = "/pptvhm-bad/x"
     cases = [
-        ({"app_id": "/PPTVMAR/Bad_Id", "definition": {"cmd": "x"}}, "is not a valid Marathon app id"),
-        ({"app_id": bad_x, "definition": {"cmd": "x", "mem": "lots"}}, "definition.mem must be a number, got str"),
-        ({"app_id": bad_x, "definition": {"cmd": "x"}, "instances": -2}, "instances must be 0 or more, got -2"),
+        ({"app_id": "/PPTVHM/Bad_Id", "definition": {"cmd": "x"}}, "is not valid: a Marathon app id"),
+        ({"app_id": bad_x, "definition": {"cmd": "x", "mem": "lots"}}, "definition.mem: must be a number, got 'lots'"),
+        ({"app_id": bad_x, "definition": {"cmd": "x"}, "instances": -2}, "instances: must be 0 or more, got -2"),
         (
-            {"app_id": bad_x, "definition": {"cmd": "x", "upgradeStrategy": {"minimumHealthCapacity": 2}}},
+            {"app_id": bad_x, "definition": {"cmd": "x", "killSelection": "RANDOM"}},
             "Marathon answered HTTP 422 to PUT ",
         ),
         (
             {"app_id": bad_x, "definition": sleeper(), "url": [dead, dead.replace("127.0.0.1", "127.0.0.2")]},
-            f"Marathon is unreachable: GET /v2/apps{bad_x} failed on every URL tried: {dead} (",
+            f"Marathon is unreachable: GET /v2/apps{bad_x} failed on every URL tried: {dead} (connection refused)",
         ),
         (
             {"app_id": bad_x, "definition": sleeper(), "password": "not-the-password-91"},
             "Marathon rejected the credentials (HTTP 401)",
         ),
         (
-            {"apps": [{"app_id": "/pptvmar-bad/y"}, {"app_id": "pptvmar-bad/y/"}]},
-            "apps[1].app_id: /pptvmar-bad/y is listed twice",
+            {"apps": [{"app_id": "/pptvhm-bad/y"}, {"app_id": "pptvhm-bad/y/"}]},
+            "apps[1].app_id: /pptvhm-bad/y is listed twice",
+        ),
+        # issue 10: each refused before anything is sent, naming the option
+        (
+            {"app_id": bad_x, "definition": sleeper(cpus=float("inf"))},
+            "definition.cpus: must be a finite number, got inf",
+        ),
+        (
+            {"app_id": bad_x, "definition": sleeper(mem=float("nan"))},
+            "definition.mem: must be a finite number, got nan",
+        ),
+        (
+            {"app_id": bad_x, "definition": sleeper(portDefinitions=[{"port": 70000}])},
+            "definition.portDefinitions[0].port: must be 65535 or less, got 70000",
+        ),
+        (
+            {"app_id": bad_x, "definition": sleeper(upgradeStrategy={"minimumHealthCapacity": 2})},
+            "definition.upgradeStrategy.minimumHealthCapacity: must be 1 or less, got 2",
+        ),
+        ({"app_id": bad_x, "definition": sleeper(cpu=1)}, "definition.cpu: not a field of a Marathon app definition"),
+        ({"app_id": bad_x, "definition": sleeper(), "timeout": -1}, "timeout: must be more than 0, got -1"),
+        ({"app_id": bad_x, "definition": sleeper(), "wait_timeout": -1}, "wait_timeout: must be more than 0, got -1"),
+        (
+            {
+                "app_id": bad_x,
+                "definition": sleeper(),
+                "url": [proxy.url.replace("://", f"://{USER}:{PASSWORD}@")],
+                "username": None,
+                "password": None,
+            },
+            "holds credentials (user:password@); give them as the username and password options",
         ),
     ]
     tasks = [
@@ -452,8 +482,8 @@ def test_bad_input_fails_cleanly(proxy, direct):
         assert "not-the-password-91" not in result["stdout"]
         assert PASSWORD not in result["stdout"]
     validation = results[3]
-    assert "/upgradeStrategy/minimumHealthCapacity" in validation["msg"]
-    assert validation["marathon_details"][0]["path"] == "/upgradeStrategy/minimumHealthCapacity"
+    assert "/killSelection" in validation["msg"]
+    assert validation["marathon_details"][0]["path"] == "/killSelection"
     assert results[4]["urls_tried"] == [dead, dead.replace("127.0.0.1", "127.0.0.2")]
     fallback = results[-1]
     assert not fallback.failed and not fallback.changed
@@ -482,8 +512,25 @@ def test_info_lookup_and_module_defaults(lab, proxy, direct, group):
             },
         },
     ]
+    # issue 10: Ansible reads 'banana' as false for a bool option, and port -1 as the last port:
+    # through a real ansible-playbook run, each must fail naming the option instead.
+    hostile = {
+        "healthy_only='banana'": "healthy_only: must be a boolean (true or false), got 'banana'",
+        "port_index=-1": "port_index: must be 0 or more, got -1",
+        "port_index=1": f"port_index: 1 is out of range: app {app_id} has 1 port(s) (port_index 0 to 0)",
+        "timeout=-1": "timeout: must be more than 0, got -1",
+    }
+    for option in hostile:
+        lookup = (
+            f"query('pptv.dcos.marathon_endpoints', '{app_id}', url='{lab.url}', "
+            f"username='{USER}', password='{PASSWORD}', {option})"
+        )
+        tasks.append({"name": option, "ansible.builtin.debug": {"msg": "{{ " + lookup + " }}"}, "ignore_errors": True})
     play = [{"hosts": "localhost", "gather_facts": False, "module_defaults": defaults, "tasks": tasks}]
-    deployed, info, endpoints = run_play_with_defaults(play)
+    deployed, info, endpoints, *refused = run_play_with_defaults(play)
+    for result, message in zip(refused, hostile.values()):
+        assert result.failed, result
+        assert f"pptv.dcos.marathon_endpoints: {message}" in result["msg"], result["msg"]
     assert deployed["changed"], deployed
     assert deployed["tasks"]["healthy"] == 2
     assert [a["id"] for a in info["apps"]] == [app_id]

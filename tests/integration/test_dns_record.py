@@ -17,6 +17,7 @@ import subprocess
 import dns.name
 import dns.query
 import dns.rcode
+import dns.rdata
 import dns.rdatatype
 import dns.tsig
 import dns.update
@@ -446,3 +447,80 @@ def test_core_errors_are_dcos_errors_outside_ansible(bind):
     client = _dns.Client("127.0.0.1", port=bind.port, key=_dns.make_key(bind.key_name, "AAAA" + bind.key_secret[4:]))
     with pytest.raises(DcosError, match="BADSIG"):
         _dns.converge(client, [_dns.Entry("x", "A", ["10.0.0.1"])], zone=ZONE)
+
+
+# -- hostile values (issue 10) ------------------------------------------------------------------
+
+
+def dig_txt_strings(bind, name):
+    """The character-strings of the one TXT record at ``name``, as dig shows them (bytes)."""
+    out = subprocess.run(
+        ["dig", "+norecurse", "+noall", "+answer", "-p", str(bind.port), "@127.0.0.1", name, "TXT"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    (line,) = [line for line in out.splitlines() if line and not line.startswith(";")]
+    rdata_text = line.split(None, 4)[4]
+    return dns.rdata.from_text("IN", "TXT", rdata_text).strings
+
+
+def test_a_600_byte_utf8_txt_round_trips_through_bind(bind, args):
+    text = "é" * 150 + "中" * 100  # 300 + 300 bytes
+    result = run_task("dns_record", dict(args, record="utf8", type="TXT", value=[text]))
+    assert not result.failed, result["msg"]
+    assert result.changed
+    strings = dig_txt_strings(bind, f"utf8.{ZONE}")
+    assert [len(s) for s in strings] == [254, 253, 93]  # 127 é | 23 é + 69 中 | 31 中
+    assert "".join(s.decode("utf-8") for s in strings) == text  # no string ends inside a character
+    again = run_task("dns_record", dict(args, record="utf8", type="TXT", value=[text]))
+    assert again.changed is False
+    assert again["updates_sent"] == 0
+
+
+def test_text_after_a_semicolon_fails_the_task_and_publishes_nothing(bind, args):
+    seen = bind.updates_received()
+    result = run_task("dns_record", dict(args, records=[{"record": "semi", "value": ["10.0.0.1; x"]}]))
+    assert result.failed
+    assert result["msg"].startswith("records[0].value[0]: '10.0.0.1; x' is refused: the text after ';'")
+    assert result["changed"] is False
+    assert bind.updates_received() == seen
+    assert values(bind, f"semi.{ZONE}") == (None, [])
+
+
+def test_port_out_of_range_names_the_option(args):
+    result = run_task("dns_record", dict(args, port=70000, record="p", value=["10.0.0.1"]))
+    assert result.failed
+    assert result["msg"] == "port: must be 65535 or less, got 70000"
+    assert "Traceback" not in result["stdout"]
+
+
+# -- reading with one zone transfer (issue 11) ---------------------------------------------------
+
+
+def test_a_converged_batch_is_read_with_one_axfr(bind, args):
+    records = [{"record": f"x{i}", "value": [f"10.4.0.{i + 1}"], "ttl": 60} for i in range(100)]
+    first = run_task("dns_record", dict(args, records=records))
+    assert not first.failed, first["msg"]
+    assert first["reads"] == {f"{ZONE}.": "axfr"}
+    assert first["transfers_sent"] == 2  # the read and the read-back
+    again = run_task("dns_record", dict(args, records=records))
+    assert again.changed is False
+    assert again["transfers_sent"] == 1
+    assert again["queries_sent"] == 1  # the zone's SOA: no query per name
+    assert "warnings" not in again
+
+
+def test_a_refused_transfer_is_read_per_name_with_a_warning(bind, args):
+    # The read-only key may query but not transfer (allow-transfer names only the main key).
+    records = [{"record": f"x{i}", "value": [f"10.4.0.{i + 1}"], "ttl": 60} for i in range(20)]
+    readonly = dict(args, key_name=bind.other_key_name, key_secret=bind.other_key_secret, records=records)
+    result = run_task("dns_record", readonly, check=True)
+    assert not result.failed, result["msg"]
+    assert result["reads"] == {f"{ZONE}.": "query"}
+    assert result["queries_sent"] == 21
+    (warning,) = result["warnings"]
+    assert f"refused the zone transfer (AXFR) of {ZONE}. (REFUSED)" in warning
+    forced = run_task("dns_record", dict(readonly, read="axfr"), check=True)
+    assert forced.failed
+    assert "allow-transfer does not let this key" in forced["msg"]

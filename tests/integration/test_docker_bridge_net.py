@@ -13,7 +13,7 @@ import json
 import subprocess
 
 import pytest
-from support.ansible_run import run_task
+from support.ansible_run import run_play, run_task
 
 PREFIX = "pptvnet-"
 NET = PREFIX + "oak"
@@ -253,3 +253,24 @@ def test_bad_input_fails_naming_the_option_before_touching_docker(args, words):
         assert word in result["msg"]
     assert "Traceback" not in result["stdout"]
     assert inspect(NET) is None
+
+
+def test_hostile_names_labels_and_connection_options_fail_naming_the_option():
+    """One play through ansible-playbook (issue 10): each is refused and Docker is left as it was."""
+    cases = [
+        ({"name": NET + "\n"}, "name: 'pptvnet-oak\\n' is not valid"),
+        ({"name": NET + "/x"}, "name: 'pptvnet-oak/x' is not valid"),
+        ({"bridge_name": BRIDGE + "\n"}, "bridge_name: 'br-pnoak\\n' is not valid"),
+        ({"labels": {"team": {"name": "shop"}}}, "labels.team: must be a string, a number or a boolean, got a dict"),
+        ({"labels": {"team": ["a"]}}, "labels.team: must be a string, a number or a boolean, got a list"),
+        ({"api_version": "banana"}, "api_version: 'banana' is not valid"),
+        ({"timeout": -1}, "timeout: must be more than 0"),
+        ({"docker_host": "tcp://127.0.0.1:70000"}, "docker_host: must be 65535 or less"),
+    ]
+    tasks = [{"pptv.dcos.docker_bridge_net": seed_args(**args), "ignore_errors": True} for args, _words in cases]
+    results = run_play(tasks)
+    for (args, words), result in zip(cases, results):
+        assert result.failed and result["msg"].startswith(words), (args, result)
+        assert result["changed"] is False and result["actions"] == [], (args, result)
+    assert "Traceback" not in results[0]["stdout"]
+    assert sh("docker", "network", "ls", "-q", "--filter", f"name={NET}").stdout.split() == []

@@ -467,6 +467,29 @@ def test_bad_input_gives_clear_errors(volname, bricks):
     assert info_element(xml(info)) is None
 
 
+def test_hostile_names_and_values_change_nothing(volname, bricks):
+    """Issue 10: a name with a trailing newline is refused (it used to pass a ``$`` regex), nested
+    option values are refused, a timeout must be more than 0; glusterd is left as it was."""
+    two = bricks(2)
+    base = {"replica": 2, "bricks": two, "force": True}
+    results = run_play(
+        [
+            gv(dict(base, name=volname + "\n")),
+            gv(dict(base, name=volname + "/x")),
+            gv(dict(base, name=volname, options={"auth.allow": ["10.0.0.1", "10.0.0.2"]})),
+            gv(dict(base, name=volname, timeout=-1)),
+            read("volume", "info", volname),
+        ]
+    )
+    newline, slash, nested, timeout, info = results
+    assert newline.failed and newline["msg"].startswith(f"name: {volname + chr(10)!r} is not valid"), newline
+    assert slash.failed and slash["msg"].startswith(f"name: '{volname}/x' is not valid"), slash
+    assert nested.failed and nested["msg"].startswith("options.auth.allow: must be a string, a number"), nested
+    assert timeout.failed and timeout["msg"] == "timeout: must be more than 0, got -1", timeout
+    assert not any(result.changed for result in (newline, slash, nested, timeout))
+    assert info_element(xml(info)) is None
+
+
 def test_arbiter_marker_on_the_last_brick_of_each_set(volname, bricks):
     names = bricks(3)
     marked = {"brick": names[2], "arbiter": True}

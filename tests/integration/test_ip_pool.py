@@ -335,6 +335,74 @@ def test_lookup_returns_the_ip_and_allocates_only_when_asked(backend):
     assert backend.allocations(PREFIX + "oak") == {"/a": "10.231.60.3", "/b": "10.231.60.4"}
 
 
+def _lookup(expression):
+    return {"ansible.builtin.debug": {"msg": "{{ " + expression + " }}"}, "ignore_errors": True}
+
+
+def test_hostile_names_and_store_options_fail_naming_the_option(tmp_path):
+    """Through ansible-playbook, so that Ansible's own option parsing runs first (issue 10)."""
+    path = str(tmp_path / f"{PREFIX}pool.json")
+    default = Path("/var/lib/pptv-dcos/ip_pool.json")
+    default_before = default.read_bytes() if default.exists() else None
+    base = {"pool": PREFIX + "oak", "path": path}
+    at = f"path={path!r}, pool={PREFIX + 'oak'!r}"
+    bad = {"bad_pool": PREFIX + "oak\n"}  # a real newline, as a variable
+    tasks = [
+        {"pptv.dcos.ip_pool": dict(base, **SMALL)},
+        {"pptv.dcos.ip_pool": dict(base, pool=PREFIX + "oak\n", **SMALL), "ignore_errors": True},
+        {"pptv.dcos.ip_pool": dict(base, path="", **SMALL), "ignore_errors": True},
+        {"pptv.dcos.ip_pool": dict(base, path="relative.json", **SMALL), "ignore_errors": True},
+        {"pptv.dcos.ip_pool": dict(base, backend="zookeeper", zk_hosts="::::,,", app_id="/a"), "ignore_errors": True},
+        {"pptv.dcos.ip_pool": dict(base, lock_timeout=-1, app_id="/a"), "ignore_errors": True},
+        _lookup(f"lookup('pptv.dcos.ip_pool', '/a', {at}, allocate='banana')"),
+        _lookup(f"lookup('pptv.dcos.ip_pool', '/a', {at}, allocate=true, details='maybe')"),
+        _lookup(f"lookup('pptv.dcos.ip_pool', '/a', pool={PREFIX + 'oak'!r}, path='')"),
+        dict(_lookup(f"lookup('pptv.dcos.ip_pool', '/a', path={path!r}, pool=bad_pool, allocate=true)"), vars=bad),
+        _lookup(f"lookup('pptv.dcos.ip_pool', '/a', {at}, allocate='yes')"),
+    ]
+    results = run_play(tasks)
+    expected = [
+        (1, "pool: 'pptvnet-oak\\n' is not valid"),
+        (2, "path: must be the absolute path of the state file, got ''"),
+        (3, "path: must be an absolute path"),
+        (4, "zk_hosts: '::::' is not 'host' or 'host:port'"),
+        (5, "lock_timeout: must be 0 or more"),
+        (6, "allocate: must be a boolean (true or false), got 'banana'"),
+        (7, "details: must be a boolean (true or false), got 'maybe'"),
+        (8, "path: must be the absolute path of the state file, got ''"),
+        (9, "pool: 'pptvnet-oak\\n' is not valid"),
+    ]
+    for index, words in expected:
+        assert results[index].failed and words in results[index]["msg"], (index, results[index])
+        assert not results[index].changed, (index, results[index])
+    assert "Traceback" not in results[0]["stdout"]
+    assert results[10]["msg"] == "10.231.60.3"  # 'yes' is a boolean: the lookup allocated
+    assert json.loads(Path(path).read_text())["pools"].keys() == {PREFIX + "oak"}
+    assert not (tmp_path / "relative.json").exists()
+    assert (default.read_bytes() if default.exists() else None) == default_before
+
+
+def test_module_and_lookup_open_the_same_file_from_the_environment(tmp_path):
+    path = tmp_path / f"{PREFIX}env.json"
+    pool = PREFIX + "env"
+    tasks = [
+        {"pptv.dcos.ip_pool": dict(pool=pool, **SMALL)},
+        {"pptv.dcos.ip_pool": {"pool": pool, "app_id": "/a"}, "register": "got"},
+        {"ansible.builtin.debug": {"msg": "{{ [got.ip, lookup('pptv.dcos.ip_pool', '/a', pool='" + pool + "')] }}"}},
+        {"pptv.dcos.ip_pool": {"pool": pool, "app_id": "/b"}, "diff": True},
+    ]
+    results = run_play(tasks, env={"PPTV_DCOS_IP_POOL_PATH": str(path)})
+    assert not any(result.failed for result in results), results
+    assert results[2]["msg"] == ["10.231.60.3", "10.231.60.3"]
+    assert "diff" not in results[1]  # only with --diff
+    assert results[3]["diff"] == {"before": {"/b": None}, "after": {"/b": "10.231.60.4"}}
+    state = json.loads(path.read_text())
+    assert {app: rec["ip"] for app, rec in state["pools"][pool]["allocations"].items()} == {
+        "/a": "10.231.60.3",
+        "/b": "10.231.60.4",
+    }
+
+
 # -- concurrency ----------------------------------------------------------------------------------
 
 
@@ -568,3 +636,19 @@ def test_synced_records_used_addresses_releases_gone_apps_and_reports_conflicts(
     assert "/sync/gone" not in backend.allocations(pool)
     assert not quiet.changed
     assert backend.consistent(pool)
+
+
+def test_credentials_in_the_marathon_url_never_show_in_the_result(backend):
+    """The URL (option or MARATHON_URL) is only used by `synced`, but is part of every invocation."""
+    secret_url = "http://admin:s3cret-pw@127.0.0.1:9"
+    results = steps(
+        step(backend, state="present", url=[secret_url], **SMALL),
+        step(backend, state="synced", url=[secret_url]),
+    )
+    present, synced = results
+    assert not present.failed, present
+    assert synced.failed and "username and password" in synced["msg"], synced
+    assert "s3cret-pw" not in present["stdout"]
+    from_env = run_task("ip_pool", pool_args(backend, state="present", **SMALL), env={"MARATHON_URL": secret_url})
+    assert not from_env.failed, from_env
+    assert "s3cret-pw" not in from_env["stdout"]

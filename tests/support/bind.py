@@ -6,6 +6,12 @@ Everything lives in a directory ``<tmp>/pptvdns-*``: the config, the zone files,
 log and the pid file. ``recursion no``, no forwarders, listening on 127.0.0.1 only, on free ports
 (one for DNS, one for the statistics channel that counts the UPDATE messages BIND received).
 :func:`clean_stale` ends a ``named`` left over by a killed earlier run, by the PID it wrote.
+
+Each zone lets the main key update it (``allow-update``) and transfer it (``allow-transfer``:
+``dns_record`` reads a batch with one AXFR, signed with the key; docs/dns_record.md, "Reading").
+The second, read-only key may query but neither update nor transfer: the REFUSED cases, and the
+fallback to one query per record set when the transfer is refused. Transfers are refused to
+everything else (``allow-transfer { none; }`` in the options).
 """
 
 from __future__ import annotations
@@ -83,7 +89,7 @@ class Bind:
         self.key_name = key_name
         self.algorithm = algorithm
         self.key_secret = base64.b64encode(os.urandom(32)).decode()
-        # A second key the server knows but that may update nothing: the REFUSED case.
+        # A second key the server knows but that may update and transfer nothing: the REFUSED cases.
         self.other_key_name = "pptvdns-readonly"
         self.other_key_secret = base64.b64encode(os.urandom(32)).decode()
         self.dir = Path(tempfile.mkdtemp(prefix=PREFIX))

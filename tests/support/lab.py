@@ -10,7 +10,7 @@
 Each instance has its own loopback port, state directory and container-name prefix, and labels
 its containers with a unique instance name; stopping it removes every container it made. Stale
 instances with the same prefix (from a killed earlier run, whose process is gone) are cleaned at
-start.
+start. With ``PPTV_LAB_LOG_DIR`` set, each instance's log is copied there when it stops.
 """
 
 from __future__ import annotations
@@ -169,6 +169,12 @@ def lab_instance(prefix="pptvlab-", **settings):
         yield lab
     finally:
         lab.close()
+        keep = os.environ.get("PPTV_LAB_LOG_DIR")
+        if keep:
+            # The instance's log outlives it, e.g. to read the lab's warnings after a suite.
+            os.makedirs(keep, exist_ok=True)
+            with contextlib.suppress(OSError):
+                shutil.copy(lab.log_path, os.path.join(keep, f"{lab.instance}.log"))
         shutil.rmtree(state_dir, ignore_errors=True)
 
 

@@ -23,6 +23,7 @@ import dns.rdatatype
 import dns.rrset
 import dns.tsig
 import dns.update
+import dns.xfr
 import pytest
 
 SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I="
@@ -41,6 +42,8 @@ class FakeDns:
         self.hanging_up = set()  # addresses that close the TCP connection without an answer
         self.before_update = None  # called once before the next UPDATE is processed
         self.ignore_updates = False  # accept and do nothing (a server that drops the changes)
+        self.transfer_refused = False  # answer every AXFR with REFUSED (no allow-transfer)
+        self.records_per_message = 50  # an AXFR answer spans several messages, as BIND's does
 
     # -- set-up ---------------------------------------------------------------------------------
     def add_zone(self, zone, records=()):
@@ -117,6 +120,29 @@ class FakeDns:
         response.use_tsig(message.keyring, keyname=message.keyname, tsig_error=error)
         wire = response.to_wire()
         return dns.message.from_wire(wire, keyring=message.keyring, request_mac=message.mac)
+
+    def xfr(self, where, zone, port=53, timeout=None, keyring=None, keyname=None, relativize=True, **kwargs):
+        """``dns.query.xfr``: check the request's signature, then yield the zone in messages."""
+        del port, timeout, relativize
+        if where in self.down:
+            raise ConnectionRefusedError(111, "Connection refused")
+        if where in self.silent:
+            raise dns.exception.Timeout()
+        request = dns.message.make_query(zone, dns.rdatatype.AXFR)
+        if keyring is not None:
+            request.use_tsig(keyring, keyname, algorithm=kwargs.get("keyalgorithm", dns.tsig.default_algorithm))
+        request = dns.message.from_wire(request.to_wire(), keyring=self.keys)
+        self.sent.append(("transfer", request))
+        origin = request.question[0].name
+        if self.transfer_refused or origin not in self.zones or request.keyname not in self.allowed:
+            raise dns.xfr.TransferError(dns.rcode.REFUSED)
+        data = self.zones[origin]
+        soa = self._rrset(origin, dns.rdatatype.SOA, data[(origin, dns.rdatatype.SOA)])
+        rrsets = [soa] + [self._rrset(n, t, e) for (n, t), e in data.items() if t != dns.rdatatype.SOA] + [soa]
+        for start in range(0, len(rrsets), self.records_per_message):
+            response = dns.message.make_response(request)
+            response.answer.extend(rrsets[start : start + self.records_per_message])
+            yield response
 
     # -- queries --------------------------------------------------------------------------------
     def _query(self, request):
@@ -231,4 +257,5 @@ def fake_dns(monkeypatch):
     server = FakeDns()
     monkeypatch.setattr(dns.query, "tcp", server.transport)
     monkeypatch.setattr(dns.query, "udp", server.transport)
+    monkeypatch.setattr(dns.query, "xfr", server.xfr)
     return server

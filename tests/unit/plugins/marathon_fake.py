@@ -318,3 +318,39 @@ class Unreachable:
     def __call__(self, url, **kwargs):
         self.calls += 1
         raise URLError(ConnectionRefusedError(111, "Connection refused"))
+
+
+# -- scripted answers, for the client's own tests -------------------------------------------------
+
+
+class Script:
+    """``open_url`` answering from a list of (url prefix, outcome); records the calls."""
+
+    def __init__(self, *outcomes):
+        self.outcomes = list(outcomes)
+        self.calls = []
+
+    def __call__(self, url, **kwargs):
+        self.calls.append(dict(kwargs, url=url))
+        for index, (prefix, outcome) in enumerate(self.outcomes):
+            if url.startswith(prefix):
+                del self.outcomes[index]
+                if isinstance(outcome, Exception):
+                    raise outcome
+                return outcome
+        raise AssertionError(f"unexpected request to {url}")
+
+
+def http_error(url, status, body, headers=None):
+    message = Message()
+    for key, value in (headers or {}).items():
+        message[key] = value
+    raw = json.dumps(body).encode() if not isinstance(body, bytes) else body
+    return HTTPError(url, status, "error", message, io.BytesIO(raw))
+
+
+def ok(body, status=200, headers=None):
+    return FakeResponse(status, body, headers)
+
+
+REFUSED = URLError(ConnectionRefusedError(111, "Connection refused"))

@@ -54,5 +54,38 @@ def test_a_missing_app_is_an_error_or_nothing(fake, lookup):
 
 
 def test_a_bad_app_id_is_an_ansible_error(fake, lookup):
-    with pytest.raises(AnsibleError, match="app id: 'Bad Id' is not a valid Marathon app id"):
+    with pytest.raises(AnsibleError, match="app id: '/Bad Id' is not valid: a Marathon app id"):
         lookup.run(["Bad Id"], variables={}, url="http://marathon.test:8080")
+
+
+# -- hostile options (issue 10) -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"port_index": -1}, "port_index: must be 0 or more, got -1"),
+        ({"port_index": 1}, "port_index: 1 is out of range: app /int/api has 1 port(s) (port_index 0 to 0)"),
+        ({"port_index": True}, "port_index: must be an integer, got True"),
+        ({"port_index": "1.5"}, "port_index: must be an integer, got '1.5'"),
+        ({"healthy_only": "banana"}, "healthy_only: must be a boolean (true or false), got 'banana'"),
+        ({"healthy_only": 2}, "healthy_only: must be a boolean (true or false), got 2"),
+        ({"validate_certs": "maybe"}, "validate_certs: must be a boolean (true or false), got 'maybe'"),
+        ({"timeout": -1}, "timeout: must be more than 0, got -1"),
+        ({"timeout": "inf"}, "timeout: must be a finite number, got inf"),
+        ({"url": "https://ops:pw@marathon.test:8080"}, "url: https://marathon.test:8080 holds credentials"),
+    ],
+)
+def test_hostile_options_fail_naming_the_option(fake, lookup, options, message):
+    kwargs = dict({"url": "http://marathon.test:8080"}, **options)
+    with pytest.raises(AnsibleError) as error:
+        lookup.run(["/int/api"], variables={}, **kwargs)
+    assert f"pptv.dcos.marathon_endpoints: {message}" in str(error.value)
+    assert "ops:pw" not in str(error.value)
+
+
+def test_boolean_words_are_accepted(fake, lookup):
+    for word in ("no", "false", "0", False):
+        assert lookup.run(["/int/api"], variables={}, url="http://marathon.test:8080", healthy_only=word) == [
+            "10.0.0.1:31000"
+        ]

@@ -2,21 +2,21 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
-from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangePlan
+from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangeRecord
 
 
 def test_equal_values_are_not_recorded():
-    plan = ChangePlan()
-    assert plan.record("labels", {"a": "1"}, {"a": "1"}) is False
+    plan = ChangeRecord(diff_mode=True)
+    assert plan.difference("labels", {"a": "1"}, {"a": "1"}) is False
     assert not plan.changed
     assert plan.result() == {"changed": False, "actions": [], "diff": {"before": {}, "after": {}}}
 
 
 def test_differences_and_actions_make_the_result():
-    plan = ChangePlan()
-    assert plan.record("subnet", "10.0.0.0/24", "10.0.1.0/24") is True
-    plan.record("labels", None, {"env": "int"})
-    plan.action("recreate network oak-net")
+    plan = ChangeRecord(diff_mode=True)
+    assert plan.difference("subnet", "10.0.0.0/24", "10.0.1.0/24") is True
+    plan.difference("labels", None, {"env": "int"})
+    plan.step("recreate network oak-net")
     result = plan.result(network={"name": "oak-net"})
     assert result["changed"] is True
     assert result["actions"] == ["recreate network oak-net"]
@@ -29,22 +29,20 @@ def test_differences_and_actions_make_the_result():
 
 
 def test_an_action_alone_is_a_change():
-    plan = ChangePlan()
-    plan.action("reload nginx")
+    plan = ChangeRecord(diff_mode=True)
+    plan.step("reload nginx")
     assert plan.changed
 
 
 def test_recorded_values_are_copies():
     wanted = {"servers": ["10.0.0.1"]}
-    plan = ChangePlan()
-    plan.record("upstream", None, wanted)
+    plan = ChangeRecord(diff_mode=True)
+    plan.difference("upstream", None, wanted)
     wanted["servers"].append("10.0.0.2")
     assert plan.diff()["after"]["upstream"] == {"servers": ["10.0.0.1"]}
 
 
 def test_change_record_reports_diff_only_in_diff_mode():
-    from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangeRecord
-
     quiet = ChangeRecord()
     quiet.difference("subnet", "a", "b")
     quiet.step("recreate network oak-net")
@@ -55,8 +53,6 @@ def test_change_record_reports_diff_only_in_diff_mode():
 
 
 def test_change_record_failure_counts_only_the_steps_written():
-    from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangeRecord
-
     record = ChangeRecord()
     record.step("create network oak-net")
     record.step("connect container web")

@@ -112,7 +112,7 @@ def test_bridge_name_from_driver_options_and_default_bridge_name():
         ({"bridge_name": "br oak"}, "bridge_name"),
         ({"ipv6_subnet": "fd00::/64", "enable_ipv6": False}, "ipv6_subnet: given while enable_ipv6 is false"),
         ({"enable_ipv6": True}, "enable_ipv6: needs ipv6_subnet"),
-        ({"name": " "}, "name: must not be empty"),
+        ({"name": " "}, "name: ' ' is not valid"),
     ],
 )
 def test_bad_settings_name_the_option(change, words):

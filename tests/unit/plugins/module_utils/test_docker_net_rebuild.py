@@ -66,24 +66,31 @@ class FakeClient:
 
 def _manager(client, subnet):
     params = {"name": "oak-net", "subnet": subnet, "gateway": subnet.rsplit(".", 1)[0] + ".200", "force": True}
-    return BridgeNetworkManager(client, params)
+    manager = BridgeNetworkManager(params)
+    manager.client = client
+    return manager
 
 
 def test_overlap_with_another_network_is_refused_before_anything_is_removed():
     client = FakeClient([OLD, OTHER])
+    manager = _manager(client, "10.199.46.0/24")
     with pytest.raises(DcosError) as err:
-        _manager(client, "10.199.46.0/24").present()
+        manager.present()
     assert "elm-net (10.199.46.0/24)" in err.value.msg
-    assert err.value.details.get("changed") is not True
+    assert manager.record.failure() == {"changed": False, "actions": []}
     assert not [c for c in client.calls if c[0] in ("disconnect", "remove", "create")]
     assert "old0000000000001" in client.nets
 
 
 def test_failed_create_restores_the_old_network_and_reports_changed():
     client = FakeClient([OLD, OTHER], refuse={"10.199.47.0/24"})
+    manager = _manager(client, "10.199.47.0/24")
     with pytest.raises(DcosError) as err:
-        _manager(client, "10.199.47.0/24").present()
-    assert err.value.details["changed"] is True
+        manager.present()
+    assert manager.record.failure() == {
+        "changed": True,
+        "actions": ["disconnect web from network oak-net", "remove network oak-net", "restore network oak-net"],
+    }
     assert err.value.details["disconnected"] == ["web"]
     assert err.value.details["restored"] is True
     assert "Pool overlaps" in err.value.msg and "recreated with its former settings" in err.value.msg
@@ -94,9 +101,10 @@ def test_failed_create_restores_the_old_network_and_reports_changed():
 
 def test_failed_create_and_failed_restore_say_the_network_is_gone():
     client = FakeClient([OLD], refuse={"10.199.47.0/24", "10.199.45.0/24"})
+    manager = _manager(client, "10.199.47.0/24")
     with pytest.raises(DcosError) as err:
-        _manager(client, "10.199.47.0/24").present()
-    assert err.value.details["changed"] is True
+        manager.present()
+    assert manager.record.failure()["changed"] is True
     assert err.value.details["restored"] is False
     assert "it is gone" in err.value.msg
     assert not [n for n in client.nets.values() if n["Name"] == "oak-net"]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangeRecord
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 from ansible_collections.pptv.dcos.plugins.module_utils._gluster import (
     GlusterCli,
@@ -83,11 +84,11 @@ def manager(runner, check=False, **params):
     spec = parse_spec(params)
     clock = Clock()
     peers = PeerIndex(parse_peers(root("pool_list")), local_names={"vm"}, is_local_address=lambda host: False)
-    mgr = VolumeManager(GlusterCli(runner), spec, sleep=clock.sleep, clock=clock, peer_index=peers)
-    plan = mgr.plan()
-    if not check and plan.changed:
+    mgr = VolumeManager(GlusterCli(runner), spec, ChangeRecord(check, diff_mode=True), clock.sleep, clock, peers)
+    record = mgr.compare()
+    if not check and record.changed:
         mgr.apply()
-    return mgr, plan
+    return mgr, record
 
 
 # -- reading the XML ----------------------------------------------------------------------------
@@ -197,7 +198,20 @@ def test_not_sizes(text):
     ("params", "message"),
     [
         ({"name": "all"}, "name: 'all' is reserved"),
-        ({"name": "bad name"}, "name: 'bad name' is not a volume name"),
+        ({"name": "bad name"}, "name: 'bad name' is not valid: letters, digits, '-' and '_'"),
+        ({"name": "logs\n"}, "name: 'logs\\n' is not valid"),
+        ({"name": "lo/gs"}, "name: 'lo/gs' is not valid"),
+        ({"name": "-logs"}, "name: '-logs' is not valid"),
+        ({"name": ""}, "name: must be a non-empty string"),
+        ({"name": "v" * 109}, "name: must be at most 108 characters, got 109"),
+        ({"name": "v", "replica": "two"}, "replica: must be an integer, got 'two'"),
+        ({"name": "v", "replica": 1}, "replica: must be 2 or more, got 1"),
+        ({"name": "v", "bricks": ["vm:/b\n"]}, "bricks[0]: 'vm:/b\\n' must not contain whitespace"),
+        ({"name": "v", "options": {"nfs.disable\n": "on"}}, "options: 'nfs.disable\\n' is not an option name"),
+        ({"name": "v", "options": {"auth.allow": ["a", "b"]}}, "options.auth.allow: must be a string, a number"),
+        ({"name": "v", "quota": {"/logs\n": "1GB"}}, "quota: '/logs\\n' must be an absolute path"),
+        ({"name": "v", "timeout": -1}, "timeout: must be more than 0, got -1"),
+        ({"name": "v", "timeout": float("inf")}, "timeout: must be a finite number"),
         ({"name": "v", "replica": 2, "bricks": R[:3]}, "bricks: 3 bricks cannot form sets of 2"),
         ({"name": "v", "disperse": 3, "bricks": R[:4]}, "bricks: 4 bricks cannot form sets of 3"),
         ({"name": "v", "replica": 2, "disperse": 3}, "replica and disperse cannot be combined"),
@@ -219,7 +233,7 @@ def test_not_sizes(text):
         ({"name": "v", "options": {"nfs.disable": None}}, "options: nfs.disable has no value"),
         ({"name": "v", "quota": {"logs": "1GB"}}, "quota: 'logs' must be an absolute path"),
         ({"name": "v", "quota": {"/logs": "lots"}}, "quota: /logs: 'lots' is not a size"),
-        ({"name": "v", "timeout": 0}, "timeout: must be at least 1"),
+        ({"name": "v", "timeout": 0}, "timeout: must be more than 0, got 0"),
     ],
 )
 def test_bad_requests_name_the_option(params, message):
@@ -266,7 +280,7 @@ def test_check_mode_plans_the_create_and_runs_nothing_that_writes():
         gluster, check=True, replica=2, bricks=R[:2], force=True, state="started",
         options={"performance.cache-size": "64MB"},
     )  # fmt: skip
-    assert plan.actions == [
+    assert plan.steps == [
         f"gluster --mode=script volume create pptvgl-fx-r replica 2 {R[0]} {R[1]} force",
         "gluster --mode=script volume set pptvgl-fx-r performance.cache-size 64MB",
         "gluster --mode=script volume start pptvgl-fx-r",
@@ -289,7 +303,7 @@ def test_create_checks_option_names_then_sets_and_starts():
         "volume set pptvgl-fx-r performance.cache-size 64MB",
         "volume start pptvgl-fx-r",
     ]
-    assert mgr.done == plan.actions
+    assert mgr.record.applied == plan.steps
     assert mgr.volume_after(check_mode=False)["status"] == "Created"  # the fixture re-read
 
 
@@ -467,7 +481,7 @@ def test_bricks_match_by_peer_uuid_not_by_spelling():
     gluster = FakeGluster({"volume info pptvgl-fx-r": "info_dist_replicate", "pool list": "pool_list"})
     spec = parse_spec({"name": "pptvgl-fx-r", "bricks": [r.replace("vm:", "gfs-a:") for r in R]})
     peers = PeerIndex(parse_peers(root("pool_list")), local_names={"gfs-a"}, is_local_address=lambda host: False)
-    plan = VolumeManager(GlusterCli(gluster), spec, peer_index=peers).plan()
+    plan = VolumeManager(GlusterCli(gluster), spec, peer_index=peers).compare()
     assert not plan.changed
 
 

@@ -6,13 +6,14 @@ import json
 
 import pytest
 
+from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangeRecord
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 from ansible_collections.pptv.dcos.plugins.module_utils._ippool import (
     FileStore,
     IpPoolManager,
     PoolSpec,
+    decide_allocations,
     normalize_app_id,
-    plan_allocations,
     shrink_conflicts,
 )
 
@@ -97,24 +98,24 @@ def test_bad_pool_name():
 def test_plan_allocations_rules():
     spec = small()
     held = {"/a": {"ip": "10.0.0.3"}}
-    assert plan_allocations(spec, held, [("/a", None), ("/b", None)]) == [
+    assert decide_allocations(spec, held, [("/a", None), ("/b", None)]) == [
         ("/a", "10.0.0.3", False),
         ("/b", "10.0.0.4", True),
     ]
-    assert plan_allocations(spec, held, [("/b", "10.0.0.6"), ("/c", None)]) == [
+    assert decide_allocations(spec, held, [("/b", "10.0.0.6"), ("/c", None)]) == [
         ("/b", "10.0.0.6", True),
         ("/c", "10.0.0.4", True),
     ]
     with pytest.raises(DcosError, match="held by /a"):
-        plan_allocations(spec, held, [("/b", "10.0.0.3")])
+        decide_allocations(spec, held, [("/b", "10.0.0.3")])
     with pytest.raises(DcosError, match="already holds 10.0.0.3"):
-        plan_allocations(spec, held, [("/a", "10.0.0.4")])
+        decide_allocations(spec, held, [("/a", "10.0.0.4")])
     with pytest.raises(DcosError, match="reserved"):
-        plan_allocations(spec, held, [("/b", "10.0.0.2")])
+        decide_allocations(spec, held, [("/b", "10.0.0.2")])
     with pytest.raises(DcosError, match="gateway"):
-        plan_allocations(spec, held, [("/b", "10.0.0.1")])
+        decide_allocations(spec, held, [("/b", "10.0.0.1")])
     with pytest.raises(DcosError, match="pool oak is exhausted") as caught:
-        plan_allocations(spec, held, [("/b", None), ("/c", None), ("/d", None), ("/e", None)])
+        decide_allocations(spec, held, [("/b", None), ("/c", None), ("/d", None), ("/e", None)])
     assert caught.value.details == {"pool": "oak"}
 
 
@@ -132,16 +133,16 @@ def test_file_store_manager_flow_and_check_mode(tmp_path):
     path = tmp_path / "pool.json"
     store = FileStore(str(path))
     pool = {"pool": "oak", "subnets": ["10.0.0.0/29"], "gateway": "10.0.0.1", "reserved": ["10.0.0.2"]}
-    assert IpPoolManager(store, pool, check_mode=True).present()["changed"]
+    assert IpPoolManager(store, pool, record=ChangeRecord(check_mode=True)).present()["changed"]
     assert not path.exists()
     assert IpPoolManager(store, pool).present()["changed"]
     assert not IpPoolManager(store, pool).present()["changed"]
 
-    planned = IpPoolManager(store, {"pool": "oak", "app_id": "web"}, check_mode=True).allocated()
+    planned = IpPoolManager(store, {"pool": "oak", "app_id": "web"}, record=ChangeRecord(check_mode=True)).allocated()
     assert planned["ip"] == "10.0.0.3" and planned["changed"]
     assert json.loads(path.read_text())["pools"]["oak"]["allocations"] == {}
 
-    done = IpPoolManager(store, {"pool": "oak", "app_id": "web"}).allocated()
+    done = IpPoolManager(store, {"pool": "oak", "app_id": "web"}, record=ChangeRecord(diff_mode=True)).allocated()
     assert done["diff"] == {"before": {"/web": None}, "after": {"/web": "10.0.0.3"}}
     assert set(done) >= {"ip", "prefix", "subnet", "gateway", "pool", "app_id", "allocations"}
     state = json.loads(path.read_text())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangeRecord
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 from ansible_collections.pptv.dcos.plugins.module_utils._ippool import FileStore, IpPoolManager
 
@@ -15,15 +16,24 @@ POOL = {"pool": "oak", "subnets": ["10.0.0.0/29"], "gateway": "10.0.0.1"}
 def test_check_mode_of_the_deploy_play_on_a_fresh_environment_creates_nothing(tmp_path):
     path = tmp_path / "state" / "pool.json"
     store = FileStore(str(path))
-    assert IpPoolManager(store, POOL, check_mode=True).present()["changed"]
-    planned = IpPoolManager(store, {"pool": "oak", "app_ids": ["web", "/api"]}, check_mode=True).allocated()
+    assert IpPoolManager(store, POOL, record=ChangeRecord(check_mode=True)).present()["changed"]
+    planned = IpPoolManager(
+        store, {"pool": "oak", "app_ids": ["web", "/api"]}, record=ChangeRecord(check_mode=True)
+    ).allocated()
     assert planned["changed"] is True
     assert "pool oak does not exist yet" in planned["msg"]
     assert [(e["app_id"], e["ip"]) for e in planned["allocations"]] == [("/web", None), ("/api", None)]
-    one = IpPoolManager(store, {"pool": "oak", "app_id": "web", "ip": "10.0.0.5"}, check_mode=True).allocated()
+    one = IpPoolManager(
+        store, {"pool": "oak", "app_id": "web", "ip": "10.0.0.5"}, record=ChangeRecord(check_mode=True)
+    ).allocated()
     assert (one["app_id"], one["ip"], one["changed"]) == ("/web", "10.0.0.5", True)
-    assert IpPoolManager(store, {"pool": "oak", "app_id": "web"}, check_mode=True).released()["changed"] is False
-    assert IpPoolManager(store, {"pool": "oak"}, check_mode=True).absent()["changed"] is False
+    assert (
+        IpPoolManager(store, {"pool": "oak", "app_id": "web"}, record=ChangeRecord(check_mode=True)).released()[
+            "changed"
+        ]
+        is False
+    )
+    assert IpPoolManager(store, {"pool": "oak"}, record=ChangeRecord(check_mode=True)).absent()["changed"] is False
     assert store.list_pools() == []
     assert store.get_pool("oak") is None
     assert not (tmp_path / "state").exists()
@@ -42,7 +52,7 @@ def test_reads_and_check_mode_leave_no_lock_file_but_use_an_existing_one(tmp_pat
     lock = tmp_path / "pool.json.lock"
     assert lock.exists()
     lock.unlink()
-    planned = IpPoolManager(store, {"pool": "oak", "app_id": "web"}, check_mode=True).allocated()
+    planned = IpPoolManager(store, {"pool": "oak", "app_id": "web"}, record=ChangeRecord(check_mode=True)).allocated()
     assert planned["ip"] == "10.0.0.2" and planned["changed"]
     assert store.allocations("oak") == {}
     assert not lock.exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangeRecord
 from ansible_collections.pptv.dcos.plugins.module_utils._ippool import FileStore, IpPoolManager, PoolSpec
 
 POOL = {"pool": "oak", "subnets": ["10.0.0.0/28"], "gateway": "10.0.0.1"}
@@ -17,7 +18,7 @@ def test_pool_is_returned_by_every_allocated_task(tmp_path, check_mode, task):
     store = FileStore(str(tmp_path / "pool.json"))
     if not check_mode:
         IpPoolManager(store, POOL).present()
-    result = IpPoolManager(store, dict(task, pool="oak"), check_mode=check_mode).allocated()
+    result = IpPoolManager(store, dict(task, pool="oak"), record=ChangeRecord(check_mode=check_mode)).allocated()
     assert result["pool"] == "oak"
     assert [entry["pool"] for entry in result["allocations"]] == ["oak"] * len(result["allocations"])
 

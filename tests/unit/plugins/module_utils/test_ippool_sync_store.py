@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangePlan
+from ansible_collections.pptv.dcos.plugins.module_utils._diff import ChangeRecord
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 from ansible_collections.pptv.dcos.plugins.module_utils._ippool import FileStore, IpPoolManager
 from ansible_collections.pptv.dcos.plugins.module_utils._ippool_sync import sync_pool
@@ -57,7 +57,7 @@ def test_a_pool_deleted_between_list_and_get_is_skipped(tmp_path):
             IpPoolManager(FileStore(self.path), {"pool": "elm"}).absent()
             return names
 
-    result = sync_pool(Racing(store.path), "oak", Marathon(), ChangePlan(), now=1000.0, grace_period=0)
+    result = sync_pool(Racing(store.path), "oak", Marathon(), ChangeRecord(), now=1000.0, grace_period=0)
     assert result["pool"] == "oak" and result["conflicts"] == []
 
 
@@ -70,7 +70,7 @@ def test_an_app_allocated_again_meanwhile_is_not_released(tmp_path):
         IpPoolManager(store, {"pool": "oak", "app_id": "/gone", "ip": "10.0.0.2"}).allocated()
 
     result = sync_pool(
-        store, "oak", Marathon(during=None), ChangePlan(), now=1000.0, grace_period=600
+        store, "oak", Marathon(during=None), ChangeRecord(), now=1000.0, grace_period=600
     )  # baseline: released when nothing happens meanwhile
     assert result["released"] == ["/gone"]
 
@@ -85,7 +85,7 @@ def test_an_app_allocated_again_meanwhile_is_not_released(tmp_path):
             return read
 
     another_controller()
-    result = sync_pool(Stale(store.path), "oak", Marathon(), ChangePlan(), now=1000.0, grace_period=600)
+    result = sync_pool(Stale(store.path), "oak", Marathon(), ChangeRecord(), now=1000.0, grace_period=600)
     assert result["released"] == []
     assert store.allocations("oak")["/gone"]["ip"] == "10.0.0.2"
 
@@ -94,7 +94,7 @@ def test_a_young_allocation_not_deployed_yet_is_kept_until_the_grace_period(tmp_
     store = _store(tmp_path)
     # A stale mark (older than the allocation) must not release an address allocated 10s ago.
     _held(store, "/new", "10.0.0.3", allocated_at=990.0, missing_since=10.0)
-    result = sync_pool(store, "oak", Marathon(), ChangePlan(), now=1000.0, grace_period=60)
+    result = sync_pool(store, "oak", Marathon(), ChangeRecord(), now=1000.0, grace_period=60)
     assert result["released"] == []
     assert result["pending_release"] == [
         {"app_id": "/new", "ip": "10.0.0.3", "missing_since": 10.0, "release_after": 1050.0}
@@ -111,11 +111,12 @@ def test_a_failure_after_writes_reports_changed(tmp_path):
             raise DcosError(f"path: cannot write {self.path}: No space left on device")
 
     apps = [{"id": "/new", "container": {"docker": {"parameters": [{"key": "ip", "value": "10.0.0.5"}]}}}]
+    record = ChangeRecord()
     with pytest.raises(DcosError) as err:
-        sync_pool(Failing(store.path), "oak", Marathon(apps), ChangePlan(), now=1000.0, grace_period=0)
-    assert err.value.details["changed"] is True
+        sync_pool(Failing(store.path), "oak", Marathon(apps), record, now=1000.0, grace_period=0)
+    assert record.failure() == {"changed": True, "actions": ["record 10.0.0.5 of /new (used in Marathon) in pool oak"]}
     assert err.value.details["recorded"] == ["/new"]
-    assert "recorded 10.0.0.5 of /new" in err.value.msg
+    assert "record 10.0.0.5 of /new" in err.value.msg
     assert store.allocations("oak")["/new"]["ip"] == "10.0.0.5"
 
 
@@ -127,6 +128,8 @@ def test_a_failure_before_any_write_is_not_a_change(tmp_path):
         def release(self, *args, **kwargs):
             raise DcosError("path: cannot write")
 
+    record = ChangeRecord()
     with pytest.raises(DcosError) as err:
-        sync_pool(Failing(store.path), "oak", Marathon(), ChangePlan(), now=1000.0, grace_period=0)
+        sync_pool(Failing(store.path), "oak", Marathon(), record, now=1000.0, grace_period=0)
     assert "changed" not in err.value.details
+    assert record.failure() == {"changed": False, "actions": []}

@@ -16,12 +16,12 @@ import pytest
 
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 from ansible_collections.pptv.dcos.plugins.module_utils._marathon_app import (
+    APP_FIELDS,
+    app_change,
     app_endpoints,
     canonical,
     diff_app,
-    managed_view,
     normalize_app_id,
-    plan_app,
     prepare_definition,
     task_is_healthy,
 )
@@ -466,13 +466,6 @@ def test_diff_values_are_the_canonical_top_level_fields():
     assert after == {"networks": [{"mode": "container/bridge"}]}
 
 
-def test_managed_view_shows_only_the_fields_the_definition_gives():
-    view = managed_view(
-        {"labels": {"a": "1"}, "ports": [0]}, as_marathon_returns({"id": "/x", "labels": {"a": "1"}, "cmd": "c"})
-    )
-    assert sorted(view) == ["labels", "portDefinitions"]
-
-
 # -- ids and validation -------------------------------------------------------------------------
 
 
@@ -487,10 +480,10 @@ def test_app_ids_are_made_absolute(given, expected):
 @pytest.mark.parametrize(
     ("given", "message"),
     [
-        ("/Int/Redis", "not a valid Marathon app id"),
-        ("/int/re_dis", "not a valid Marathon app id"),
-        ("/int/-redis", "not a valid Marathon app id"),
-        ("/int//redis", "not a valid Marathon app id"),
+        ("/Int/Redis", "is not valid: a Marathon app id"),
+        ("/int/re_dis", "is not valid: a Marathon app id"),
+        ("/int/-redis", "is not valid: a Marathon app id"),
+        ("/int//redis", "is not valid: a Marathon app id"),
         ("/", "an app id is required"),
         ("", "an app id is required"),
         (None, "an app id is required"),
@@ -507,11 +500,11 @@ def test_bad_app_ids_are_refused_naming_the_option(given, message):
 @pytest.mark.parametrize(
     ("definition", "message"),
     [
-        ({"instances": -1}, "definition.instances must be 0 or more, got -1"),
-        ({"instances": "two"}, "definition.instances must be an integer, got str 'two'"),
-        ({"instances": True}, "definition.instances must be an integer"),
-        ({"cpus": "lots"}, "definition.cpus must be a number"),
-        ({"mem": -5}, "definition.mem must be 0 or more"),
+        ({"instances": -1}, "definition.instances: must be 0 or more, got -1"),
+        ({"instances": "two"}, "definition.instances: must be an integer, got 'two'"),
+        ({"instances": True}, "definition.instances: must be an integer"),
+        ({"cpus": "lots"}, "definition.cpus: must be a number"),
+        ({"mem": -5}, "definition.mem: must be 0 or more"),
         ({"cmd": ["sleep", "1"]}, "definition.cmd must be a string"),
         ({"args": "sleep 1"}, "definition.args must be a list of strings"),
         ({"labels": ["a"]}, "definition.labels must be a map"),
@@ -523,9 +516,12 @@ def test_bad_app_ids_are_refused_naming_the_option(given, message):
         ({"container": {"docker": {"parameters": ["net=x"]}}}, "definition.container.docker.parameters must be a list"),
         (
             {"container": {"portMappings": [{"containerPort": "80"}]}},
-            "definition.container.portMappings[0].containerPort must be an integer",
+            "definition.container.portMappings[0].containerPort: must be an integer",
         ),
-        ({"healthChecks": [{"intervalSeconds": "5"}]}, "definition.healthChecks[0].intervalSeconds must be an integer"),
+        (
+            {"healthChecks": [{"intervalSeconds": "5"}]},
+            "definition.healthChecks[0].intervalSeconds: must be an integer",
+        ),
         ({"id": "/other"}, "definition.id '/other' does not match app_id '/int/web'"),
         ("cmd: x", "definition must be a map"),
     ],
@@ -557,62 +553,62 @@ def test_the_body_sent_keeps_the_users_form_with_id_and_overrides():
     }
 
 
-# -- plans --------------------------------------------------------------------------------------
+# -- the change one app needs -----------------------------------------------------------------------------------
 
 WEB = {"cmd": "sleep 100", "instances": 2, "labels": {"env": "int"}}
 
 
-def test_plan_create_update_and_nothing():
-    create = plan_app("/int/web", "present", None, definition=WEB)
+def test_change_create_update_and_nothing():
+    create = app_change("/int/web", "present", None, definition=WEB)
     assert (create.action, create.changed_fields, create.body["id"]) == ("create", ["app"], "/int/web")
     current = as_marathon_returns(dict(WEB, id="/int/web"))
-    assert not plan_app("/int/web", "present", current, definition=WEB).changed
-    update = plan_app("/int/web", "present", current, definition=dict(WEB, labels={"env": "fun"}))
+    assert not app_change("/int/web", "present", current, definition=WEB).changed
+    update = app_change("/int/web", "present", current, definition=dict(WEB, labels={"env": "fun"}))
     assert (update.action, update.changed_fields, update.restart) == ("update", ["labels.env"], False)
 
 
-def test_plan_stop_scales_to_zero_and_keeps_the_definition():
+def test_change_stop_scales_to_zero_and_keeps_the_definition():
     current = as_marathon_returns(dict(WEB, id="/int/web"))
-    plan = plan_app("/int/web", "stopped", current)
-    assert plan.action == "update"
-    assert plan.body == {"id": "/int/web", "instances": 0}
-    assert plan.changed_fields == ["instances"]
+    change = app_change("/int/web", "stopped", current)
+    assert change.action == "update"
+    assert change.body == {"id": "/int/web", "instances": 0}
+    assert change.changed_fields == ["instances"]
     current["instances"] = 0
-    assert not plan_app("/int/web", "stopped", current).changed
+    assert not app_change("/int/web", "stopped", current).changed
 
 
-def test_plan_restart_always_restarts_unless_the_update_replaces_the_tasks():
+def test_change_restart_always_restarts_unless_the_update_replaces_the_tasks():
     current = as_marathon_returns(dict(WEB, id="/int/web"))
-    same = plan_app("/int/web", "restarted", current, definition=WEB)
+    same = app_change("/int/web", "restarted", current, definition=WEB)
     assert (same.action, same.restart) == (None, True)
-    scaled = plan_app("/int/web", "restarted", current, instances=4)
+    scaled = app_change("/int/web", "restarted", current, instances=4)
     assert (scaled.action, scaled.restart) == ("update", True)
-    relabelled = plan_app("/int/web", "restarted", current, definition=dict(WEB, labels={"env": "x"}))
+    relabelled = app_change("/int/web", "restarted", current, definition=dict(WEB, labels={"env": "x"}))
     assert (relabelled.action, relabelled.restart) == ("update", False)
 
 
-def test_plan_absent():
-    assert not plan_app("/int/web", "absent", None).changed
-    plan = plan_app("/int/web", "absent", {"id": "/int/web"})
-    assert (plan.action, plan.before, plan.after) == ("delete", {"app": {}}, {"app": None})
+def test_change_absent():
+    assert not app_change("/int/web", "absent", None).changed
+    change = app_change("/int/web", "absent", {"id": "/int/web"})
+    assert (change.action, change.before, change.after) == ("delete", {"app": {}}, {"app": None})
 
 
-def test_plan_needs_a_definition_to_create():
+def test_change_needs_a_definition_to_create():
     with pytest.raises(DcosError, match="definition: app /int/web does not exist; a definition is needed"):
-        plan_app("/int/web", "present", None, instances=2)
+        app_change("/int/web", "present", None, instances=2)
 
 
-def test_plan_rollback_compares_with_the_stored_version():
+def test_change_rollback_compares_with_the_stored_version():
     old = as_marathon_returns(dict(WEB, id="/int/web", labels={"env": "old"}))
     old["version"] = "2026-11-29T10:00:00.000Z"
     current = as_marathon_returns(dict(WEB, id="/int/web"))
-    plan = plan_app("/int/web", "present", current, version_app=old)
-    assert plan.action == "rollback"
-    assert plan.body == {"id": "/int/web", "version": "2026-11-29T10:00:00.000Z"}
-    assert plan.changed_fields == ["labels.env"]
-    assert not plan_app("/int/web", "present", old, version_app=old).changed
+    change = app_change("/int/web", "present", current, version_app=old)
+    assert change.action == "rollback"
+    assert change.body == {"id": "/int/web", "version": "2026-11-29T10:00:00.000Z"}
+    assert change.changed_fields == ["labels.env"]
+    assert not app_change("/int/web", "present", old, version_app=old).changed
     with pytest.raises(DcosError, match="do not combine it with instances"):
-        plan_app("/int/web", "present", current, version_app=old, instances=1)
+        app_change("/int/web", "present", current, version_app=old, instances=1)
 
 
 # -- tasks and endpoints ------------------------------------------------------------------------
@@ -654,10 +650,129 @@ def test_endpoints_on_a_container_network_use_the_task_ip_and_container_port():
     assert app_endpoints(app, port_index=1) == ["10.199.45.7:8080"]
     legacy = dict(app, networks=None, ipAddress={"networkName": "oak-net"})
     assert app_endpoints(legacy) == ["10.199.45.7:6379"]
-    assert app_endpoints(app, address="host") == ["agent1"]
+    # The agent has no host port for it: no endpoint rather than a bare, wrong address.
+    assert app_endpoints(app, address="host") == []
 
 
 def test_endpoints_by_task_ip_on_the_host_network():
     app = {"tasks": [{"host": "agent1", "ports": [31005], "ipAddresses": [{"ipAddress": "10.199.45.9"}]}]}
     assert app_endpoints(app) == ["agent1:31005"]
     assert app_endpoints(app, address="task_ip") == ["10.199.45.9:31005"]
+
+
+# -- hostile definitions (issue 10) -------------------------------------------------------------
+
+INF, NAN = float("inf"), float("nan")
+
+
+@pytest.mark.parametrize(
+    ("definition", "message"),
+    [
+        ({"cpus": INF}, "definition.cpus: must be a finite number, got inf"),
+        ({"mem": NAN}, "definition.mem: must be a finite number, got nan"),
+        ({"disk": -INF}, "definition.disk: must be a finite number, got -inf"),
+        ({"gpus": INF}, "definition.gpus: must be an integer, got inf"),
+        ({"instances": INF}, "definition.instances: must be an integer, got inf"),
+        ({"backoffFactor": NAN}, "definition.backoffFactor: must be a finite number, got nan"),
+        ({"backoffFactor": 0.5}, "definition.backoffFactor: must be 1.0 or more, got 0.5"),
+        ({"cpus": 0}, "definition.cpus: must be 0.001 or more, got 0"),
+        ({"instances": 2**31}, "definition.instances: must be 2147483647 or less"),
+        (
+            {"upgradeStrategy": {"minimumHealthCapacity": 2}},
+            "definition.upgradeStrategy.minimumHealthCapacity: must be 1",
+        ),
+        ({"upgradeStrategy": {"maximumOverCapacity": NAN}}, "upgradeStrategy.maximumOverCapacity: must be a finite"),
+        # a number no specific check knows about: still no inf/nan anywhere
+        ({"unreachableStrategy": {"inactiveAfterSeconds": INF}}, "definition.unreachableStrategy.inactiveAfterSeconds"),
+        ({"healthChecks": [{"gracePeriodSeconds": NAN}]}, "definition.healthChecks[0].gracePeriodSeconds: must be"),
+        # ports, wherever one is sent
+        (
+            {"portDefinitions": [{"port": 70000}]},
+            "definition.portDefinitions[0].port: must be 65535 or less, got 70000",
+        ),
+        ({"portDefinitions": [{"port": -1}]}, "definition.portDefinitions[0].port: must be 0 or more, got -1"),
+        ({"ports": [8080, 65536]}, "definition.ports[1]: must be 65535 or less, got 65536"),
+        ({"ports": ["80"]}, "definition.ports[0]: must be an integer, got '80'"),
+        (
+            {"container": {"portMappings": [{"containerPort": 80, "hostPort": 65536}]}},
+            "definition.container.portMappings[0].hostPort: must be 65535 or less",
+        ),
+        (
+            {"container": {"portMappings": [{"containerPort": 80, "servicePort": -5}]}},
+            "definition.container.portMappings[0].servicePort: must be 0 or more",
+        ),
+        (
+            {"container": {"docker": {"image": "a", "portMappings": [{"containerPort": 99999}]}}},
+            "definition.container.docker.portMappings[0].containerPort: must be 65535 or less",
+        ),
+        ({"healthChecks": [{"protocol": "TCP", "port": 70000}]}, "definition.healthChecks[0].port: must be 65535 or"),
+        ({"healthChecks": [{"portIndex": -1}]}, "definition.healthChecks[0].portIndex: must be 0 or more, got -1"),
+        ({"healthChecks": "HTTP"}, "definition.healthChecks must be a list of maps"),
+        ({"portDefinitions": [8080]}, "definition.portDefinitions must be a list of maps"),
+        ({"upgradeStrategy": "rolling"}, "definition.upgradeStrategy must be a map, got str"),
+        # fields Marathon's schema does not have (Marathon refuses them)
+        ({"cpu": 1}, "definition.cpu: not a field of a Marathon app definition (did you mean cpus?)"),
+        ({"whatever": 1}, "definition.whatever: not a field of a Marathon app definition; Marathon refuses it"),
+    ],
+)
+def test_hostile_definitions_are_refused_naming_the_field(definition, message):
+    with pytest.raises(DcosError) as error:
+        prepare_definition("/int/web", dict({"cmd": "x"}, **definition))
+    assert message in error.value.msg
+
+
+def test_whole_floats_of_integer_fields_are_sent_as_integers():
+    body = prepare_definition("/int/web", {"cmd": "x", "instances": 2.0, "portDefinitions": [{"port": 80.0}]})
+    assert body["instances"] == 2 and isinstance(body["instances"], int)
+    assert body["portDefinitions"] == [{"port": 80}]
+    assert json.dumps(body, allow_nan=False)
+
+
+def test_an_app_read_back_from_marathon_app_info_sends_only_marathons_fields():
+    info = as_marathon_returns({"id": "/int/web", "cmd": "x", "instances": 2})
+    info.update(
+        versions=["2026-11-29T16:00:01.000Z"],  # added by marathon_app_info
+        tasksStats={"totalSummary": {}},
+        lastTaskFailure={"state": "TASK_FAILED"},
+        readinessCheckResults=[],
+    )
+    body = prepare_definition("/int/web", info)
+    assert set(body) <= APP_FIELDS
+    assert not {"versions", "tasksStats", "tasks", "tasksRunning", "deployments", "version"} & set(body)
+
+
+def test_a_trailing_newline_does_not_sneak_into_an_app_id():
+    with pytest.raises(DcosError, match="is not valid: a Marathon app id"):
+        normalize_app_id("/int/web\n/x")
+    assert normalize_app_id("/int/web\n") == "/int/web"
+
+
+@pytest.mark.parametrize(
+    ("port_index", "message"),
+    [
+        (-1, "port_index: must be 0 or more, got -1"),
+        (1, "port_index: 1 is out of range: app /int/web has 1 port(s) (port_index 0 to 0)"),
+        (True, "port_index: must be an integer, got True"),
+    ],
+)
+def test_a_port_index_the_app_does_not_have_is_an_error_not_a_wrong_endpoint(port_index, message):
+    app = {"id": "/int/web", "tasks": [{"host": "agent1", "ports": [31005]}]}
+    with pytest.raises(DcosError) as error:
+        app_endpoints(app, port_index=port_index)
+    assert error.value.msg == message
+
+
+def test_an_app_without_ports_gives_bare_addresses_for_port_index_0_only():
+    app = {"id": "/int/web", "tasks": [{"host": "agent1", "ports": []}]}
+    assert app_endpoints(app) == ["agent1"]
+    with pytest.raises(DcosError, match="port_index: 1 is out of range: app /int/web has 0 port"):
+        app_endpoints(app, port_index=1)
+
+
+def test_a_task_without_its_port_yet_gives_no_endpoint():
+    app = {
+        "id": "/int/web",
+        "portDefinitions": [{"port": 0}, {"port": 0}],
+        "tasks": [{"host": "agent1", "ports": [31001, 31002]}, {"host": "agent2", "ports": []}],
+    }
+    assert app_endpoints(app, port_index=1) == ["agent1:31002"]

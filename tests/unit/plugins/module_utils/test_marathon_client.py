@@ -1,64 +1,35 @@
 # Copyright: contributors to pptv.dcos
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The Marathon client and the deployment waiter, with the transport (``open_url``) replaced."""
+"""The Marathon client, with the transport (``open_url``) replaced, or a real one against a loopback server."""
 
 from __future__ import annotations
 
-import io
+import http.client
 import json
-from email.message import Message
-from urllib.error import HTTPError, URLError
+import socket
+import ssl
+import threading
+from urllib.error import URLError
 
 import pytest
 
 from ansible_collections.pptv.dcos.plugins.module_utils import _marathon_client
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
 from ansible_collections.pptv.dcos.plugins.module_utils._marathon_client import (
-    DeploymentWaiter,
     MarathonClient,
     MarathonLocked,
     MarathonNotFound,
     MarathonUnreachable,
-    app_readiness,
-    call_unlocked,
-    common_group,
     split_urls,
 )
-from ansible_collections.pptv.dcos.tests.unit.plugins.marathon_fake import FakeMarathon, FakeResponse
-
-
-class Script:
-    """``open_url`` answering from a list of (url prefix, outcome); records the calls."""
-
-    def __init__(self, *outcomes):
-        self.outcomes = list(outcomes)
-        self.calls = []
-
-    def __call__(self, url, **kwargs):
-        self.calls.append(dict(kwargs, url=url))
-        for index, (prefix, outcome) in enumerate(self.outcomes):
-            if url.startswith(prefix):
-                del self.outcomes[index]
-                if isinstance(outcome, Exception):
-                    raise outcome
-                return outcome
-        raise AssertionError(f"unexpected request to {url}")
-
-
-def http_error(url, status, body, headers=None):
-    message = Message()
-    for key, value in (headers or {}).items():
-        message[key] = value
-    raw = json.dumps(body).encode() if not isinstance(body, bytes) else body
-    return HTTPError(url, status, "error", message, io.BytesIO(raw))
-
-
-def ok(body, status=200, headers=None):
-    return FakeResponse(status, body, headers)
-
-
-REFUSED = URLError(ConnectionRefusedError(111, "Connection refused"))
-
+from ansible_collections.pptv.dcos.tests.unit.plugins.marathon_fake import (
+    REFUSED,
+    FakeMarathon,
+    FakeResponse,
+    Script,
+    http_error,
+    ok,
+)
 
 # -- URLs, failover, leader ---------------------------------------------------------------------
 
@@ -82,14 +53,18 @@ def test_no_url_and_a_bad_url_are_refused_naming_the_option():
 
 def test_an_unreachable_url_is_skipped_and_the_answering_one_is_kept():
     script = Script(
-        ("http://a:8080/v2/info", REFUSED),
-        ("http://b:8080/v2/info", ok({"name": "marathon"})),
-        ("http://b:8080/ping", ok(b"pong")),
+        ("http://a:8080/v2/apps", REFUSED),
+        ("http://b:8080/v2/apps", ok({"apps": []})),
+        ("http://b:8080/v2/deployments", ok([])),
     )
     client = MarathonClient("http://a:8080,http://b:8080", opener=script)
-    assert client.info() == {"name": "marathon"}
-    assert client.ping() == "pong"
-    assert [c["url"] for c in script.calls] == ["http://a:8080/v2/info", "http://b:8080/v2/info", "http://b:8080/ping"]
+    assert client.list_apps() == []
+    assert client.list_deployments() == []
+    assert [c["url"] for c in script.calls] == [
+        "http://a:8080/v2/apps",
+        "http://b:8080/v2/apps",
+        "http://b:8080/v2/deployments",
+    ]
 
 
 @pytest.mark.parametrize("status", [502, 503])
@@ -97,28 +72,25 @@ def test_a_standby_without_leader_moves_to_the_next_url(status):
     script = Script(
         (
             "http://a:8080/",
-            http_error("http://a:8080/v2/info", status, {"message": "Could not determine the current leader"}),
+            http_error("http://a:8080/v2/apps", status, {"message": "Could not determine the current leader"}),
         ),
-        ("http://b:8080/", ok({"elected": True})),
+        ("http://b:8080/", ok({"apps": [{"id": "/web"}]})),
     )
-    assert MarathonClient(["http://a:8080", "http://b:8080"], opener=script).info() == {"elected": True}
+    assert MarathonClient(["http://a:8080", "http://b:8080"], opener=script).list_apps() == [{"id": "/web"}]
 
 
-def test_unreachable_lists_every_url_tried_without_credentials():
+def test_unreachable_lists_every_url_tried_in_words():
     script = Script(
-        ("http://ops:s3cret@a:8080/", REFUSED),
+        ("http://a:8080/", REFUSED),
         ("http://b:8080/", http_error("http://b:8080/v2/apps", 503, {"message": "no leader"})),
     )
-    client = MarathonClient(["http://ops:s3cret@a:8080", "http://b:8080"], opener=script)
+    client = MarathonClient(["http://a:8080", "http://b:8080"], opener=script)
     with pytest.raises(MarathonUnreachable) as error:
         client.list_apps()
-    message = error.value.msg
-    assert message.startswith("Marathon is unreachable: GET /v2/apps failed on every URL tried: ")
-    assert (
-        "http://a:8080 (Connection refused)" in message or "http://a:8080 ([Errno 111] Connection refused)" in message
+    assert error.value.msg == (
+        "Marathon is unreachable: GET /v2/apps failed on every URL tried: "
+        "http://a:8080 (connection refused); http://b:8080 (HTTP 503)"
     )
-    assert "http://b:8080 (HTTP 503)" in message
-    assert "s3cret" not in message
     assert error.value.details["urls_tried"] == ["http://a:8080", "http://b:8080"]
 
 
@@ -133,7 +105,7 @@ def test_a_redirect_to_the_leader_is_followed_with_method_body_and_credentials()
         ("http://leader:8080/", ok({"deploymentId": "d1", "version": "v1"}, headers={"Marathon-Deployment-Id": "d1"})),
     )
     client = MarathonClient("http://standby:8080", username="ops", password="pw", opener=script)
-    assert client.put_app("/int/web", {"cmd": "x"}) == ("d1", "v1", False)
+    assert client.put_app("/int/web", {"cmd": "x"}) == ("d1", "v1")
     leader = script.calls[1]
     assert leader["url"] == "http://leader:8080/v2/apps/int/web"
     assert leader["method"] == "PUT"
@@ -159,15 +131,18 @@ def test_a_redirect_from_https_to_http_is_refused_so_credentials_never_leave_tls
 # -- credentials and TLS ------------------------------------------------------------------------
 
 
-def test_token_is_sent_as_marathon_expects_and_tls_options_reach_the_transport():
+def test_token_is_sent_as_marathon_expects_and_tls_options_reach_the_transport(tmp_path):
+    pem = {name: tmp_path / f"{name}.pem" for name in ("ca", "c", "k")}
+    for path in pem.values():
+        path.write_text("-----BEGIN CERTIFICATE-----\n")
     script = Script(("https://m:8443/", ok({"apps": []})))
     client = MarathonClient(
         "https://m:8443",
         token="tok123",
         validate_certs=False,
-        ca_path="/ca.pem",
-        client_cert="/c.pem",
-        client_key="/k.pem",
+        ca_path=str(pem["ca"]),
+        client_cert=str(pem["c"]),
+        client_key=str(pem["k"]),
         timeout=3,
         opener=script,
     )
@@ -177,11 +152,29 @@ def test_token_is_sent_as_marathon_expects_and_tls_options_reach_the_transport()
     assert call["url_username"] is None
     assert (call["validate_certs"], call["ca_path"], call["client_cert"], call["client_key"], call["timeout"]) == (
         False,
-        "/ca.pem",
-        "/c.pem",
-        "/k.pem",
+        str(pem["ca"]),
+        str(pem["c"]),
+        str(pem["k"]),
         3,
     )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"token": "s3cr3t\n"}, "token: must not contain spaces, newlines or control characters"),
+        ({"token": "s3cr3t 123"}, "token: must not contain spaces"),
+        ({"username": "ops:admin", "password": "pw"}, "username: must not contain ':' or control characters"),
+        ({"username": "ops\r\nX-Evil: 1", "password": "pw"}, "username: must not contain ':' or control"),
+        ({"ca_path": "/nonexistent/ca.pem"}, "ca_path: /nonexistent/ca.pem is not a file"),
+        ({"client_cert": "/nonexistent/c.pem"}, "client_cert: /nonexistent/c.pem is not a file"),
+    ],
+)
+def test_credentials_the_transport_cannot_send_are_refused_without_showing_them(options, message):
+    with pytest.raises(DcosError) as error:
+        MarathonClient("https://m:8443", **options)
+    assert message in error.value.msg
+    assert "s3cr3t" not in error.value.msg and "Evil" not in error.value.msg
 
 
 def test_token_and_basic_auth_together_are_refused():
@@ -270,116 +263,6 @@ def test_request_counts_by_method():
 # -- waiting ------------------------------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-        self.slept = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-def test_the_waiter_polls_until_the_deployment_is_gone_and_the_tasks_run():
-    fake = FakeMarathon(polls_per_deployment=3)
-    client = MarathonClient(fake.base, opener=fake)
-    deployment_id, _version, created = client.put_app("/g/web", {"cmd": "x", "instances": 2})
-    assert created
-    clock = Clock()
-    apps = DeploymentWaiter(client, timeout=60, clock=clock, sleep=clock.sleep).wait(
-        [deployment_id], app_ids=["/g/web"]
-    )
-    assert apps["/g/web"]["tasksRunning"] == 2
-    assert not fake.deployments
-    assert len(clock.slept) == 3
-    assert [r.path for r in fake.requests].count("/v2/deployments") == 4
-
-
-def test_the_waiter_names_the_deployment_and_its_step_on_timeout():
-    fake = FakeMarathon()
-    deployment_id = fake.lock("/g/web", polls=1000)
-    clock = Clock()
-    waiter = DeploymentWaiter(MarathonClient(fake.base, opener=fake), timeout=5, clock=clock, sleep=clock.sleep)
-    with pytest.raises(DcosError) as error:
-        waiter.wait([deployment_id])
-    assert error.value.msg == (
-        f"timed out after 5s waiting for deployment {deployment_id} on step 1/1 (RestartApplication /g/web)"
-    )
-    assert clock.now == 5
-
-
-def test_readiness_wants_every_task_of_the_new_config_healthy():
-    app = {
-        "instances": 2,
-        "versionInfo": {"lastConfigChangeAt": "2026-01-02T00:00:00.000Z"},
-        "healthChecks": [{"protocol": "HTTP"}],
-        "tasks": [
-            {"state": "TASK_RUNNING", "version": "2026-01-02T00:00:00.000Z", "healthCheckResults": [{"alive": True}]},
-            {"state": "TASK_RUNNING", "version": "2026-01-01T00:00:00.000Z", "healthCheckResults": [{"alive": True}]},
-        ],
-    }
-    assert app_readiness(app) == (False, "1 running, 1 healthy of 2 wanted, 1 of an older version")
-    app["tasks"][1]["version"] = "2026-01-03T00:00:00.000Z"  # a task launched by a later scale
-    assert app_readiness(app) == (True, "2 running, 2 healthy of 2 wanted")
-    app["tasks"][1]["healthCheckResults"] = [{"alive": False}]
-    assert app_readiness(app)[0] is False
-
-
-def test_a_lock_is_waited_out_then_the_call_retried():
-    fake = FakeMarathon()
-    fake.add_app({"id": "/g/web", "cmd": "x"})
-    blocking = fake.lock("/g/web", polls=2)
-    client = MarathonClient(fake.base, opener=fake)
-    clock = Clock()
-    waiter = DeploymentWaiter(client, timeout=60, clock=clock, sleep=clock.sleep)
-    call_unlocked(lambda force: client.restart_app("/g/web", force=force), waiter, force=False)
-    sent = [(r.method, r.path) for r in fake.requests]
-    assert sent[0] == ("POST", "/v2/apps/g/web/restart")
-    assert sent[-1] == ("POST", "/v2/apps/g/web/restart")
-    assert ("GET", "/v2/deployments") in sent
-    assert blocking not in fake.deployments
-
-
-def test_a_lock_that_outlives_the_timeout_names_the_blocking_deployment():
-    fake = FakeMarathon()
-    fake.add_app({"id": "/g/web", "cmd": "x"})
-    blocking = fake.lock("/g/web", polls=1000)
-    client = MarathonClient(fake.base, opener=fake)
-    clock = Clock()
-    waiter = DeploymentWaiter(client, timeout=3, clock=clock, sleep=clock.sleep)
-    with pytest.raises(DcosError) as error:
-        call_unlocked(lambda force: client.restart_app("/g/web", force=force), waiter, force=False)
-    assert error.value.msg == (
-        f"the app is locked by deployment(s) {blocking} that did not finish within 3s; use force=true to override"
-    )
-
-
-def test_force_overrides_the_lock_at_once():
-    fake = FakeMarathon()
-    fake.add_app({"id": "/g/web", "cmd": "x"})
-    fake.lock("/g/web", polls=1000)
-    client = MarathonClient(fake.base, opener=fake)
-    call_unlocked(lambda force: client.restart_app("/g/web", force=force), DeploymentWaiter(client), force=True)
-    assert [(r.method, r.query) for r in fake.requests] == [("POST", {"force": "true"})]
-
-
-@pytest.mark.parametrize(
-    ("ids", "group"),
-    [
-        (["/a/b/x", "/a/b/y"], "/a/b/"),
-        (["/a/b/x", "/a/c/y"], "/a/"),
-        (["/x", "/a/y"], None),
-        (["/a/b/x"], "/a/b/"),
-        ([], None),
-    ],
-)
-def test_common_group(ids, group):
-    assert common_group(ids) == group
-
-
 def test_opener_defaults_to_ansible_open_url():
     assert MarathonClient("http://m").opener is _marathon_client.open_url
 
@@ -440,31 +323,13 @@ def test_events_on_no_reachable_url_is_unreachable():
         next(client.events())
 
 
-def test_a_lock_naming_no_listed_deployment_is_retried_with_pauses_until_the_deadline():
-    # Marathon answers 409 with a deployment that /v2/deployments does not list (a stale id).
-    url = "http://m1:8080"
-    locked = {"message": "App is locked by one or more deployments.", "deployments": [{"id": "stale"}]}
-    outcomes = []
-    for _attempt in range(200):
-        outcomes += [(url + "/v2/apps/g/web/restart", http_error(url, 409, locked)), (url + "/v2/deployments", ok([]))]
-    script = Script(*outcomes)
-    client = MarathonClient(url, opener=script)
-    clock = Clock()
-    waiter = DeploymentWaiter(client, timeout=10, clock=clock, sleep=clock.sleep)
-    with pytest.raises(DcosError, match=r"locked by deployment\(s\) stale that did not finish within 10s"):
-        call_unlocked(lambda force: client.restart_app("/g/web", force=force), waiter, force=False)
-    restarts = [c for c in script.calls if c["url"].endswith("/restart")]
-    # Paced by the waiter's interval (0.5 s growing to 2 s) over 10 s of the fake clock, not a tight loop.
-    assert 3 <= len(restarts) <= 12
-
-
 @pytest.mark.parametrize(
     ("call", "body"),
     [
         (lambda c: c.get_app("/g/web"), b"<html>login</html>"),
         (lambda c: c.list_apps(), b"<html>login</html>"),
         (lambda c: c.list_apps(), json.dumps({"apps": {"not": "a list"}}).encode()),
-        (lambda c: c.get_tasks("/g/web"), json.dumps(["a", "list"]).encode()),
+        (lambda c: c.list_deployments(), json.dumps({"not": "a list"}).encode()),
         (lambda c: c.list_versions("/g/web"), b""),
     ],
 )
@@ -479,3 +344,179 @@ def test_apps_null_reads_as_no_apps():
     url = "http://m1:8080"
     client = MarathonClient(url, opener=Script((url, ok({"apps": None}))))
     assert client.list_apps() == []
+
+
+# -- hostile answers and options (issue 10) -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "body", "what"),
+    [
+        (lambda c: c.get_app("/g/web"), {"app": "a string"}, "'app' must be an object"),
+        (lambda c: c.get_app("/g/web"), {"apps": []}, "an object with 'app'"),
+        (lambda c: c.get_app("/g/web"), {"app": {"cmd": "x"}}, "app: an app must have a string 'id'"),
+        (lambda c: c.get_app("/g/web"), {"app": {"id": "/g/web", "tasks": "none"}}, "app: 'tasks' must be a list"),
+        (lambda c: c.get_app("/g/web"), {"app": {"id": "/g/web", "instances": "2"}}, "'instances' must be an integer"),
+        (lambda c: c.get_app("/g/web"), {"app": {"id": "/g/web", "tasks": ["t1"]}}, "tasks[0]: a task must be an"),
+        (
+            lambda c: c.get_app("/g/web"),
+            {"app": {"id": "/g/web", "tasks": [{"ports": ["31000"]}]}},
+            "tasks[0]: 'ports' must be a list of integers",
+        ),
+        (
+            lambda c: c.get_app("/g/web"),
+            {"app": {"id": "/g/web", "tasks": [{"healthCheckResults": [True]}]}},
+            "'healthCheckResults' must be a list of objects",
+        ),
+        (lambda c: c.list_apps(), {"apps": ["a", "b"]}, "apps[0]: an app must be an object"),
+        (lambda c: c.list_apps(), ["a", "list"], "an object with 'apps'"),
+        (lambda c: c.list_versions("/g/web"), {"versions": [1, 2]}, "'versions' must be a list of timestamps"),
+        (lambda c: c.list_deployments(), ["d1"], "a list of deployments, each with an 'id'"),
+        (lambda c: c.list_deployments(), {"deployments": []}, "a list of deployments"),
+        (lambda c: c.get_app_version("/g/web", "v1"), ["not", "an app"], "an app definition"),
+    ],
+)
+def test_a_json_answer_of_the_wrong_shape_is_a_sentence(call, body, what):
+    url = "http://m1:8080"
+    client = MarathonClient(url, opener=Script((url, ok(body))))
+    with pytest.raises(DcosError) as error:
+        call(client)
+    assert "answered HTTP 200 with " in error.value.msg
+    assert "which is not Marathon's JSON (" in error.value.msg
+    assert what in error.value.msg
+    assert "does url point at Marathon itself?" in error.value.msg
+
+
+def test_a_409_with_deployments_of_the_wrong_shape_is_still_an_error_in_words():
+    url = "http://m1:8080"
+    client = MarathonClient(url, opener=Script((url, http_error(url, 409, {"message": "locked", "deployments": 5}))))
+    with pytest.raises(DcosError, match="Marathon answered HTTP 409 to POST http://m1:8080/v2/apps/g/web/restart"):
+        client.restart_app("/g/web")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://ops:s3cret@marathon:8443", "http://ops@marathon:8080", "http://a:8080,https://ops:s3cret@b:8080"],
+)
+def test_credentials_inside_the_url_are_refused_pointing_to_username_and_password(url):
+    with pytest.raises(DcosError) as error:
+        MarathonClient(url)
+    assert "holds credentials (user:password@); give them as the username and password options" in error.value.msg
+    assert error.value.msg.startswith("url: http")
+    assert "s3cret" not in error.value.msg and "ops@" not in error.value.msg
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http:///v2", "url: http:///v2 has no host name"),
+        ("http://marathon:99999", "url: http://marathon:99999 is not a valid URL (Port out of range 0-65535)"),
+        ("http://marathon:0", "url: http://marathon:0 has port 0"),
+    ],
+)
+def test_urls_without_a_usable_host_or_port_are_refused(url, message):
+    with pytest.raises(DcosError) as error:
+        MarathonClient(url)
+    assert error.value.msg == message
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"timeout": -1}, "timeout: must be more than 0, got -1"),
+        ({"timeout": 0}, "timeout: must be more than 0, got 0"),
+        ({"timeout": float("inf")}, "timeout: must be a finite number, got inf"),
+        ({"validate_certs": "banana"}, "validate_certs: must be a boolean (true or false), got 'banana'"),
+    ],
+)
+def test_connection_options_are_checked(params, message):
+    with pytest.raises(DcosError) as error:
+        MarathonClient.from_params(dict(params, url="http://m1:8080"))
+    assert error.value.msg == message
+
+
+def test_a_body_with_inf_is_never_sent():
+    script = Script()
+    client = MarathonClient("http://m1:8080", opener=script)
+    with pytest.raises(DcosError, match=r"PUT /v2/apps/g/web: the request holds a number that is not finite"):
+        client.put_app("/g/web", {"cpus": float("inf")})
+    assert script.calls == []
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (URLError(ConnectionRefusedError(111, "Connection refused")), "connection refused"),
+        (URLError(socket.gaierror(-2, "Name or service not known")), "the host name cannot be resolved"),
+        (URLError(TimeoutError("timed out")), "no answer within 10s (the timeout option)"),
+        (socket.timeout("timed out"), "no answer within 10s (the timeout option)"),
+        (URLError("unknown url type: htp"), "unknown url type: htp"),
+        (URLError(ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")), "TLS: "),
+        (http.client.BadStatusLine("\x00\x01garbage"), "the server answered something that is not HTTP ('\\x00\\x01"),
+        (http.client.RemoteDisconnected("Remote end closed"), "the server closed the connection without answering"),
+        (http.client.IncompleteRead(b"abc", 7), "the answer was cut short after 3 bytes"),
+        (ConnectionResetError(104, "Connection reset by peer"), "the connection was reset by the server"),
+        (OSError(113, "No route to host"), "no route to host"),
+    ],
+)
+def test_transport_failures_are_sentences_naming_the_url(error, reason):
+    client = MarathonClient("http://m1:8080", opener=Script(("http://m1:8080", error)))
+    with pytest.raises(MarathonUnreachable) as caught:
+        client.list_apps()
+    message = caught.value.msg
+    assert message.startswith(
+        f"Marathon is unreachable: GET /v2/apps failed on every URL tried: http://m1:8080 ({reason}"
+    )
+    assert "Errno" not in message and "<urlopen" not in message and "(" + type(error).__name__ not in message
+
+
+UNREACHABLE = "Marathon is unreachable: GET /v2/apps failed on every URL tried: "
+
+
+class Garbage:
+    """A TCP server on loopback that answers every connection with ``reply`` and hangs up."""
+
+    def __init__(self, reply):
+        self.reply = reply
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _addr = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                if self.reply:
+                    conn.sendall(self.reply)
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        (b"\x16\x03\x01garbage bytes\r\n\r\n", "the server answered something that is not HTTP ("),
+        (b"", "the server closed the connection without answering"),
+        (b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"apps"', "cut short"),
+        (b"SSH-2.0-OpenSSH_9.2\r\n", "the server answered something that is not HTTP ('SSH-2.0-OpenSSH_9.2')"),
+    ],
+)
+def test_a_server_sending_garbage_through_the_real_transport_is_a_sentence(reply, reason):
+    server = Garbage(reply)
+    try:
+        with pytest.raises(MarathonUnreachable) as caught:
+            MarathonClient(server.url, timeout=5).list_apps()
+    finally:
+        server.close()
+    assert caught.value.msg.startswith(
+        f"Marathon is unreachable: GET /v2/apps failed on every URL tried: {server.url} ("
+    )
+    assert reason in caught.value.msg

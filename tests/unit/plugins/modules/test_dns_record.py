@@ -12,7 +12,17 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.pptv.dcos.plugins.modules import dns_record
 
 SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I="  # the fake server's key (conftest.py)
-RESULT_KEYS = {"changed", "actions", "diff", "zone", "zones", "record_sets", "updates_sent", "queries_sent"}
+RESULT_KEYS = {
+    "changed",
+    "actions",
+    "zone",
+    "zones",
+    "record_sets",
+    "updates_sent",
+    "queries_sent",
+    "transfers_sent",
+    "reads",
+}
 
 
 @pytest.fixture
@@ -39,6 +49,7 @@ def test_create_returns_the_documented_keys(server, capsys):
     result, _out = run(capsys, record="api", value=["10.0.0.9"], ttl=60)
     assert not result.get("failed"), result
     assert set(result) >= RESULT_KEYS
+    assert "diff" not in result  # only with --diff
     assert result["changed"] is True
     assert result["zone"] == "example.com."
     assert result["updates_sent"] == 1

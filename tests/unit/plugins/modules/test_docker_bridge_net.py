@@ -92,7 +92,8 @@ def test_create_check_mode_idempotence_and_documented_keys(engine, capsys):
     created = run(SEED, capsys)
     assert created["changed"] and engine.writes == [("create", "oak-net")]
     assert engine.client_kwargs["base_url"] == "unix:///var/run/docker.sock"
-    assert set(created) >= {"network", "containers", "disconnected", "actions", "diff"}
+    assert set(created) >= {"network", "containers", "disconnected", "actions"}
+    assert "diff" not in created  # only with --diff
     assert created["network"]["IPAM"]["Config"] == [
         {
             "Subnet": "10.199.45.0/24",
@@ -133,3 +134,54 @@ def test_bad_input_never_reaches_the_engine(engine, capsys):
     assert engine.writes == []
     missing = run({"name": "oak-net"}, capsys)
     assert missing["failed"] and "subnet" in missing["msg"]
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"name": "oak-net\n"}, "name: 'oak-net\\n' is not valid"),
+        ({"name": "oak/net"}, "name: 'oak/net' is not valid"),
+        ({"name": "-oak"}, "name: '-oak' is not valid"),
+        ({"name": ""}, "name: must be a non-empty string"),
+        ({"bridge_name": "br-oak\n"}, "bridge_name: 'br-oak\\n' is not valid"),
+        ({"bridge_name": "br/oak"}, "bridge_name: 'br/oak' is not valid"),
+        ({"bridge_name": "br:oak"}, "bridge_name: 'br:oak' is not valid"),
+        ({"bridge_name": ".."}, "bridge_name: '..' is not valid"),
+        ({"bridge_name": "br-0123456789abc"}, "bridge_name: must be at most 15 characters, got 16"),
+        (
+            {"bridge_name": None, "driver_options": {"com.docker.network.bridge.name": "br\noak"}},
+            "driver_options.com.docker.network.bridge.name: 'br\\noak' is not valid",
+        ),
+        ({"labels": {"team": {"name": "shop"}}}, "labels.team: must be a string, a number or a boolean, got a dict"),
+        ({"labels": {"team": ["a", "b"]}}, "labels.team: must be a string, a number or a boolean, got a list"),
+        ({"labels": {"team": None}}, "labels.team: must be a string, a number or a boolean, got a null"),
+        ({"labels": {"te am": "x"}}, "labels key: 'te am' must not contain whitespace"),
+        ({"driver_options": {"mtu": [1500]}}, "driver_options.mtu: must be a string, a number or a boolean"),
+        ({"aux_addresses": {"router": ["10.199.45.2"]}}, "aux_addresses.router: must be an IP address"),
+        ({"api_version": "banana"}, "api_version: 'banana' is not valid: auto or a version like 1.43"),
+        ({"api_version": "1.43\n"}, "api_version: '1.43\\n' is not valid"),
+        ({"timeout": -1}, "timeout: must be more than 0, got -1"),
+        ({"timeout": 0}, "timeout: must be more than 0, got 0"),
+        ({"docker_host": "banana"}, "docker_host: 'banana' is not valid: unix:///path/to/socket"),
+        ({"docker_host": "tcp://127.0.0.1:99999"}, "docker_host: must be 65535 or less, got 99999"),
+        ({"docker_host": "unix:///run/docker.sock\n"}, "docker_host: 'unix:///run/docker.sock\\n' is not valid"),
+    ],
+)
+def test_hostile_input_fails_naming_the_option_before_the_engine_is_called(engine, capsys, change, words):
+    result = run(dict(SEED, **change), capsys)
+    assert result["failed"] and result["msg"].startswith(words), result
+    assert result["changed"] is False and result["actions"] == []
+    assert engine.writes == []
+    assert not hasattr(engine, "client_kwargs")  # no client was made
+
+
+def test_docker_host_from_the_environment_is_checked_and_named(engine, capsys, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:70000")
+    result = run(SEED, capsys)
+    assert result["failed"] and result["msg"] == "docker_host (from DOCKER_HOST): must be 65535 or less, got 70000"
+
+
+def test_scalar_label_values_are_spelled_as_docker_spells_them(engine, capsys):
+    created = run(dict(SEED, labels={"canary": True, "replicas": 3, "ratio": 0.5}), capsys)
+    assert created["network"]["Labels"] == {"canary": "true", "replicas": "3", "ratio": "0.5"}
+    assert not run(dict(SEED, labels={"canary": "true", "replicas": "3"}), capsys)["changed"]

@@ -37,7 +37,8 @@ def test_state_defaults_follow_the_arguments(run):
     assert defined["changed"] and defined["definition"]["subnets"] == ["10.0.0.0/29"]
     got = run({"pool": "oak", "app_id": "/web"})  # no state, an app: allocated
     assert got["changed"] and got["ip"] == "10.0.0.3" and got["prefix"] == 29
-    assert set(got) >= {"ip", "prefix", "subnet", "gateway", "pool", "app_id", "allocations", "actions", "diff"}
+    assert set(got) >= {"ip", "prefix", "subnet", "gateway", "pool", "app_id", "allocations", "actions"}
+    assert "diff" not in got  # only with --diff
 
 
 def test_check_mode_and_diff_write_nothing(run):

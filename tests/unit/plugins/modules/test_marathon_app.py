@@ -9,9 +9,9 @@ import json
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.pptv.dcos.plugins.module_utils import _marathon_client
+from ansible_collections.pptv.dcos.plugins.module_utils import _marathon_client, _marathon_deploy
 from ansible_collections.pptv.dcos.plugins.modules import marathon_app, marathon_app_info
-from ansible_collections.pptv.dcos.tests.unit.plugins.marathon_fake import FakeMarathon, Unreachable
+from ansible_collections.pptv.dcos.tests.unit.plugins.marathon_fake import FakeMarathon, FakeResponse, Unreachable
 
 WEB = {
     "cmd": "python3 -m http.server 8080",
@@ -43,7 +43,7 @@ class FakeTime:
 def fake(monkeypatch):
     marathon = FakeMarathon()
     monkeypatch.setattr(_marathon_client, "open_url", marathon)
-    monkeypatch.setattr(_marathon_client, "time", FakeTime())
+    monkeypatch.setattr(_marathon_deploy, "time", FakeTime())
     return marathon
 
 
@@ -247,13 +247,13 @@ def test_bulk_check_mode_writes_nothing(fake, capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ({"app_id": "/Bad_Id", "definition": WEB}, "app_id: '/Bad_Id' is not a valid Marathon app id"),
-        ({"app_id": "/int/web", "definition": dict(WEB, instances="two")}, "definition.instances must be an integer"),
-        ({"app_id": "/int/web", "definition": WEB, "instances": -1}, "instances must be 0 or more, got -1"),
+        ({"app_id": "/Bad_Id", "definition": WEB}, "app_id: '/Bad_Id' is not valid: a Marathon app id"),
+        ({"app_id": "/int/web", "definition": dict(WEB, instances="two")}, "definition.instances: must be an integer"),
+        ({"app_id": "/int/web", "definition": WEB, "instances": -1}, "instances: must be 0 or more, got -1"),
         ({"app_id": "/int/web", "definition": dict(WEB, id="/int/other")}, "does not match app_id"),
         ({"app_id": "/int/web"}, "definition: app /int/web does not exist; a definition is needed to create it"),
         ({"apps": [{"app_id": "/a"}, {"app_id": "a/"}]}, "apps[1].app_id: /a is listed twice"),
-        ({"apps": [{"app_id": "/a", "definition": {"cpus": "x"}}]}, "apps[0].definition.cpus must be a number"),
+        ({"apps": [{"app_id": "/a", "definition": {"cpus": "x"}}]}, "apps[0].definition.cpus: must be a number"),
         ({"app_id": "/a", "apps": []}, "mutually exclusive"),
         ({"app_id": "/a", "url": "marathon:8080"}, "url: marathon:8080 is not an http:// or https:// URL"),
     ],
@@ -270,7 +270,7 @@ def test_marathons_422_reaches_the_user_with_the_path(fake, capsys):
     fake.add_app(dict(WEB, id="/int/web"))
     result = run(marathon_app, {"app_id": "/int/web", "definition": dict(WEB, instances=-3)}, capsys)
     assert result["failed"] is True
-    assert "instances must be 0 or more" in result["msg"]  # caught before sending
+    assert "instances: must be 0 or more" in result["msg"]  # caught before sending
     assert fake.writes == []
 
 
@@ -319,3 +319,92 @@ def test_info_by_id_group_and_label(fake, capsys):
     missing = run(marathon_app_info, {"app_id": "/nope"}, capsys)
     assert missing["apps"] == []
     assert fake.writes == []
+
+
+# -- the result and failure contract, hostile options (issue 10) --------------------------------
+
+
+def test_diff_only_with_diff_mode(fake, capsys):
+    plain = run(marathon_app, {"app_id": "/int/web", "definition": WEB}, capsys)
+    assert "diff" not in plain
+    again = run(marathon_app, {"app_id": "/int/web", "definition": dict(WEB, instances=3)}, capsys, diff=True)
+    assert again["diff"] == {"before": {"instances": 2}, "after": {"instances": 3}}
+    info = run(marathon_app_info, {"app_id": "/int/web"}, capsys, diff=True)
+    assert "diff" not in info
+
+
+def test_a_failed_wait_reports_the_write_that_was_made(fake, capsys):
+    fake.polls_per_deployment = 10**6
+    result = run(marathon_app, {"app_id": "/int/web", "definition": WEB, "wait_timeout": 3}, capsys)
+    assert result["failed"] is True
+    assert (result["changed"], result["actions"]) == (True, ["create app /int/web"])
+    assert result["deployment_ids"]
+
+
+def test_a_refused_write_reports_nothing_applied(fake, capsys):
+    fake.add_app(dict(WEB, id="/int/web"))
+    fake.lock("/int/web", polls=10**6)
+    result = run(marathon_app, {"app_id": "/int/web", "instances": 4, "wait_timeout": 2}, capsys)
+    assert result["failed"] is True
+    assert (result["changed"], result["actions"]) == (False, [])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"definition": dict(WEB, cpus=float("inf"))}, "definition.cpus: must be a finite number, got inf"),
+        ({"definition": dict(WEB, mem=float("nan"))}, "definition.mem: must be a finite number, got nan"),
+        (
+            {"definition": dict(WEB, portDefinitions=[{"port": 70000}])},
+            "definition.portDefinitions[0].port: must be 65535 or less, got 70000",
+        ),
+        ({"definition": WEB, "timeout": -1}, "timeout: must be more than 0, got -1"),
+        ({"definition": WEB, "timeout": 0}, "timeout: must be more than 0, got 0"),
+        ({"definition": WEB, "wait_timeout": -1}, "wait_timeout: must be more than 0, got -1"),
+        ({"definition": WEB, "wait_timeout": float("inf")}, "wait_timeout: must be a finite number, got inf"),
+        ({"state": "absent", "version": "v1"}, "version: a rollback needs state present or restarted, not absent"),
+    ],
+)
+def test_hostile_options_fail_naming_the_option_and_write_nothing(fake, capsys, args, message):
+    result = run(marathon_app, dict(args, app_id="/int/web"), capsys)
+    assert result["failed"] is True
+    assert message in result["msg"]
+    assert (result["changed"], result["actions"]) == (False, [])
+    assert fake.writes == []
+    if "definition" not in message:  # an option, not the definition: checked before any request
+        assert fake.requests == []
+
+
+@pytest.mark.parametrize("module", [marathon_app, marathon_app_info])
+def test_credentials_in_the_url_are_refused_and_never_shown(fake, capsys, module):
+    url = "https://ops:Hunter2-secret@marathon.test:8443"
+    result = run(module, {"app_id": "/int/web", "url": [url]}, capsys)
+    assert result["failed"] is True
+    assert result["msg"] == (
+        "url: https://marathon.test:8443 holds credentials (user:password@); give them as the username and "
+        "password options (or token) instead, which are never logged"
+    )
+    assert "Hunter2-secret" not in json.dumps(result)
+    assert result["invocation"]["module_args"]["url"] != [url]
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("body", "what"),
+    [
+        ({"app": "a string"}, "'app' must be an object"),
+        ({"app": {"id": "/int/web", "tasks": [1]}}, "tasks[0]: a task must be an object"),
+    ],
+)
+def test_a_marathon_answer_of_the_wrong_shape_is_a_sentence(monkeypatch, capsys, body, what):
+    def opener(url, **_kwargs):
+        return FakeResponse(200, body)
+
+    monkeypatch.setattr(_marathon_client, "open_url", opener)
+    for module in (marathon_app, marathon_app_info):
+        result = run(
+            module, {"app_id": "/int/web", "definition": WEB} if module is marathon_app else {"app_id": "/a"}, capsys
+        )
+        assert result["failed"] is True
+        assert "which is not Marathon's JSON" in result["msg"] and what in result["msg"]
+        assert "does url point at Marathon itself?" in result["msg"]
