@@ -59,8 +59,9 @@ lab-status:  ## Print the lab's URL, hosts and apps.
 lab-down:  ## Remove what the lab made (API, hosts, task containers, network, state).
 	@$(LAB_CTL) down
 
-# The platform playbook: site.yml once it exists (it imports gateway.yml), gateway.yml until then.
-DEMO_PLATFORM = playbooks/$(if $(wildcard playbooks/site.yml),site.yml,gateway.yml)
+# The platform: site.yml once it imports gateway.yml (the gateway and the env DNS), gateway.yml
+# until then.
+DEMO_PLATFORM = playbooks/$(shell grep -qsE '^- +import_playbook: +gateway.yml' playbooks/site.yml && echo site.yml || echo gateway.yml)
 
 demo: lab-up  ## Lab up, gateway + int's DNS, deploy int, prove each app's DNS answer and gateway request.
 	@ansible-playbook -i inventories/lab $(DEMO_PLATFORM)
