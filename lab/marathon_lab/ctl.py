@@ -3,9 +3,14 @@
 """``make lab-up`` / ``lab-status`` / ``lab-down``: the lab network, the API and the lab hosts.
 
     PYTHONPATH=lab python -m marathon_lab.ctl up|status|down [--config lab/config.yml]
+    PYTHONPATH=lab python -m marathon_lab.ctl relay --bind 10.201.0.1:8080 --to 127.0.0.1:8080
 
 Everything the lab makes carries the label ``org.pptv.dcos.lab.owner=<instance>``, and ``down``
-removes only what has it (plus the API process whose PID file it wrote).
+removes only what has it (plus the API and relay processes whose PID files it wrote).
+
+The API listens on ``listen`` (loopback). ``api_relays`` lists more addresses of this host (the
+lab bridge's gateway) where a TCP relay serves the same API, so that processes in the lab hosts
+(the gateway's discovery daemon) reach Marathon as they would reach a real one.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -161,6 +168,114 @@ def stop_api():
         os.unlink(os.path.join(RUN_DIR, "api.pid"))
 
 
+# ---------------------------------------------------------------- relays
+def _split_hostport(text, default_port):
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        return text, int(default_port)
+    return host.strip("[]"), int(port)
+
+
+def _pipe(src, dst):
+    try:
+        while True:
+            data = src.recv(65536)
+            if not data:
+                break
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+
+def _relay_connection(client, target):
+    try:
+        upstream = socket.create_connection(target, timeout=10)
+    except OSError:
+        client.close()
+        return
+    upstream.settimeout(None)
+    back = threading.Thread(target=_pipe, args=(upstream, client), daemon=True)
+    back.start()
+    _pipe(client, upstream)
+    back.join()
+    client.close()
+    upstream.close()
+
+
+def relay(bind, target):
+    """Serve ``bind`` (host, port) by relaying every TCP connection to ``target``; never returns."""
+    server = socket.create_server(bind)
+    while True:
+        client, _address = server.accept()
+        threading.Thread(target=_relay_connection, args=(client, target), daemon=True).start()
+
+
+def _relay_pid_path(address):
+    return os.path.join(RUN_DIR, f"relay-{address}.pid")
+
+
+def _read_pid_file(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return int(handle.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def ensure_relays(cfg):
+    port = int(cfg.get("port", 8080))
+    target = api_url(cfg).split("//", 1)[1]  # host:port of the API itself
+    for address in cfg.get("api_relays") or []:
+        pid_path = _relay_pid_path(address)
+        pid = _read_pid_file(pid_path)
+        url = f"http://{address}:{port}"
+        if pid and _pid_alive(pid):
+            print(f"relay: running (pid {pid}) at {url}")
+            continue
+        os.makedirs(RUN_DIR, exist_ok=True)
+        log_path = os.path.join(RUN_DIR, f"relay-{address}.log")
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(  # noqa: S603 # nosec - our own module
+                [sys.executable, "-m", "marathon_lab.ctl", "relay", "--bind", f"{address}:{port}", "--to", target],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(os.environ, PYTHONPATH=HERE),
+                start_new_session=True,
+                cwd=HERE,
+            )
+        with open(pid_path, "w", encoding="utf-8") as handle:
+            handle.write(str(process.pid))
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if process.poll() is not None:
+                raise SystemExit(f"the API relay at {url} exited with {process.returncode}; see {log_path}")
+            with contextlib.suppress(OSError):
+                if _get(url + "/ping").strip() == "pong":
+                    print(f"relay: started (pid {process.pid}) at {url} -> {target}")
+                    break
+            time.sleep(0.2)
+        else:
+            raise SystemExit(f"the API relay did not answer at {url}; see {log_path}")
+
+
+def stop_relays(cfg):
+    for address in cfg.get("api_relays") or []:
+        pid_path = _relay_pid_path(address)
+        pid = _read_pid_file(pid_path)
+        if pid and _pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            for _attempt in range(50):
+                if not _pid_alive(pid):
+                    break
+                time.sleep(0.1)
+            print(f"relay: stopped (pid {pid})")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(pid_path)
+
+
 # ---------------------------------------------------------------- hosts
 def host_name(cfg, host):
     return cfg.get("lab_host_prefix", "pptv-lab-") + host["name"]
@@ -209,6 +324,7 @@ def up(cfg, config_path):
     client = docker.from_env()
     ensure_network(client, cfg)
     ensure_api(cfg, config_path)
+    ensure_relays(cfg)
     ensure_hosts(client, cfg)
 
 
@@ -216,6 +332,10 @@ def status(cfg):
     client = docker.from_env()
     url = api_url(cfg)
     print(f"Marathon API: {url}")
+    for address in cfg.get("api_relays") or []:
+        pid = _read_pid_file(_relay_pid_path(address))
+        state = f"pid {pid}" if pid and _pid_alive(pid) else "down"
+        print(f"  also at http://{address}:{cfg.get('port', 8080)} (relay, {state})")
     try:
         info = json.loads(_get(url + "/v2/info"))
         print(f"  up: {info['name']} {info['version']} (leader {info['leader']}), pid {_read_pid()}")
@@ -248,11 +368,35 @@ def status(cfg):
             f"  {app['id']:<40} instances {app['instances']:<3} running {app['tasksRunning']:<3} "
             f"healthy {app['tasksHealthy']:<3} deployments {len(app['deployments'])}"
         )
+    discovery_status(cfg)
+
+
+def discovery_status(cfg):
+    """One line per environment of the gateway's discovery daemon (its /status), when configured."""
+    status_url = cfg.get("discovery_status_url")
+    if not status_url:
+        return
+    print(f"Service discovery: {status_url}")
+    try:
+        report = json.loads(_get(status_url))
+    except (OSError, ValueError) as exc:
+        print(f"  not answering ({exc})")
+        return
+    print(
+        f"  syncs {report.get('syncs')} nginx reloads {report.get('nginx_reloads')} "
+        f"dns updates {report.get('dns_updates')} last error {report.get('last_error')}"
+    )
+    for env, info in sorted((report.get("environments") or {}).items()):
+        names = ", ".join(sorted(app.get("name", "?") for app in info.get("apps") or []))
+        print(f"  {env:<10} dns {info.get('dns')} gateway {info.get('gateway')} apps: {names or '(none)'}")
+    for item in report.get("quarantined") or []:
+        print(f"  quarantined {item.get('app_id')}: {item.get('reason')}")
 
 
 def down(cfg, keep_state=False):
     client = docker.from_env()
     owner = cfg.get("instance", "lab")
+    stop_relays(cfg)
     stop_api()
     for container in client.containers.list(all=True, filters={"label": f"{OWNER}={owner}"}):
         container.remove(force=True, v=True)
@@ -282,10 +426,17 @@ def down(cfg, keep_state=False):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="marathon_lab.ctl", description=__doc__)
-    parser.add_argument("command", choices=("up", "status", "down"))
+    parser.add_argument("command", choices=("up", "status", "down", "relay"))
     parser.add_argument("--config", default=os.environ.get("PPTV_LAB_CONFIG", DEFAULT_CONFIG))
     parser.add_argument("--keep-state", action="store_true", help="down: keep apps and versions")
+    parser.add_argument("--bind", help="relay: HOST:PORT to serve")
+    parser.add_argument("--to", help="relay: HOST:PORT to relay to")
     args = parser.parse_args(argv)
+    if args.command == "relay":
+        if not args.bind or not args.to:
+            parser.error("relay needs --bind and --to")
+        relay(_split_hostport(args.bind, 8080), _split_hostport(args.to, 8080))
+        return 0
     if docker is None:
         raise SystemExit("the lab needs the Docker SDK for Python")
     config_path = os.path.abspath(args.config)

@@ -120,6 +120,24 @@ def test_every_app_answers_on_its_fixed_ip(env):
     assert _redis_ping(allocations["/pptvenv/redis"]) == b"+PONG\r\n"
 
 
+def test_every_app_carries_the_discovery_contract_labels(env):
+    allocations = _allocations(env["first"])
+    expected = {
+        "/pptvenv/web": {"name": "web.pptv.lab", "port": "8080", "protocol": "http"},
+        "/pptvenv/redis": {"name": "redis.pptv.lab", "port": "6379", "protocol": "tcp"},
+    }
+    for app_id, want in expected.items():
+        labels = requests.get(env["lab"].url + "/v2/apps" + app_id, timeout=10).json()["app"]["labels"]
+        assert labels == {
+            "pptv.dcos/contract": "1",
+            "pptv.dcos/env": "pptvenv",
+            "pptv.dcos/name": want["name"],
+            "pptv.dcos/port": want["port"],
+            "pptv.dcos/protocol": want["protocol"],
+            "pptv.dcos/ip": allocations[app_id],
+        }
+
+
 def test_running_again_changes_nothing(env):
     report = _deploy(env)
     assert report["stats"]["lab-engine"]["changed"] == 0
