@@ -28,7 +28,6 @@ import logging
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -47,12 +46,12 @@ import dns.query  # noqa: E402
 import dns.rdatatype  # noqa: E402
 from support.bind import Bind  # noqa: E402
 from support.lab import lab_instance  # noqa: E402
+from support.nginx import NGINX, NginxMaster  # noqa: E402
 from support.procs import docker  # noqa: E402
 
 from ansible_collections.pptv.dcos.plugins.module_utils import _contract, _discovery, _nginx  # noqa: E402
 from ansible_collections.pptv.dcos.plugins.module_utils import _discovery_daemon as daemon_mod  # noqa: E402
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 NETWORK = f"pptvsd-bench-net-{os.getpid()}"
 GATEWAY = "127.0.58.1"
 PORT = 18081
@@ -69,49 +68,13 @@ def percentile(values, fraction):
     return ordered[index]
 
 
-class Master:
-    """Our own Nginx master (loopback), stopped by PID."""
+class Master(NginxMaster):
+    """Our own Nginx master (loopback), started at once, stopped by PID."""
 
     def __init__(self, root, run=True):
-        self.root = Path(root)
-        self.conf = self.root / "nginx.conf"
-        self.confd = self.root / "conf.d"
-        self.confd.mkdir(parents=True)
-        self.pid_file = self.root / "nginx.pid"
-        self.error_log = self.root / "error.log"
-        temp = self.root / "temp"
-        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            (temp / sub).mkdir(parents=True)
-        self.conf.write_text(
-            f"""worker_processes 1;
-pid {self.pid_file};
-error_log {self.error_log} notice;
-events {{ worker_connections 512; }}
-http {{
-    access_log off;
-    client_body_temp_path {temp}/body;
-    proxy_temp_path {temp}/proxy;
-    fastcgi_temp_path {temp}/fastcgi;
-    uwsgi_temp_path {temp}/uwsgi;
-    scgi_temp_path {temp}/scgi;
-    server_names_hash_bucket_size 128;
-    server_names_hash_max_size 8192;
-    include {self.confd}/*.conf;
-}}
-"""
-        )
-        if run:
-            subprocess.run([NGINX, "-c", str(self.conf)], check=True, capture_output=True)
-
-    def reloads(self):
-        return self.error_log.read_text(errors="replace").count("(SIGHUP) received") if self.error_log.exists() else 0
-
-    def stop(self):
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return
-        os.kill(pid, signal.SIGQUIT)
+        extra = "    server_names_hash_bucket_size 128;\n    server_names_hash_max_size 8192;"
+        super().__init__(root, http_extra=extra, worker_connections=512, run=run)
+        self.start()
 
 
 def config(root, nginx, marathon_url, dns_port=None, key_secret=None, apps_env="int"):

@@ -41,6 +41,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 import requests
+from support import nginx as support_nginx
 from support.bind import Bind
 from support.bind import clean_stale as clean_stale_bind
 from support.lab import ROOT, lab_instance
@@ -50,7 +51,7 @@ from support.zk_server import start_zookeeper
 PREFIX = "pptvsd-"
 NETWORK = "pptvsd-net"
 SUBNETS = ("10.239.71.0/24", "10.239.72.0/24", "10.239.73.0/24")
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+NGINX = support_nginx.NGINX
 KEY_NAME = "pptvsd-key"
 INT_GATEWAY = "127.0.57.1"
 FUNC_GATEWAY = "127.0.57.2"
@@ -83,60 +84,9 @@ def wait_for(predicate, what, timeout=60.0, interval=0.2):
 # -- the world -------------------------------------------------------------------------------------
 
 
-class NginxMaster:
+class NginxMaster(support_nginx.NginxMaster):
     def __init__(self, root, run=True):
-        self.root = Path(root)
-        self.conf = self.root / "nginx.conf"
-        self.confd = self.root / "conf.d"
-        self.error_log = self.root / "error.log"
-        self.pid_file = self.root / "nginx.pid"
-        self.run = run
-        self.confd.mkdir(parents=True)
-        temp = self.root / "temp"
-        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            (temp / sub).mkdir(parents=True)
-        self.conf.write_text(
-            f"""worker_processes 1;
-pid {self.pid_file};
-error_log {self.error_log} notice;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {temp}/body;
-    proxy_temp_path {temp}/proxy;
-    fastcgi_temp_path {temp}/fastcgi;
-    uwsgi_temp_path {temp}/uwsgi;
-    scgi_temp_path {temp}/scgi;
-    proxy_connect_timeout 2s;
-    include {self.confd}/*.conf;
-}}
-"""
-        )
-
-    def start(self):
-        if self.run:
-            subprocess.run([NGINX, "-c", str(self.conf)], check=True, capture_output=True)
-            wait_for(self.pid, "nginx to write its pid", 10)
-        return self
-
-    def pid(self):
-        with contextlib.suppress(OSError, ValueError):
-            return int(self.pid_file.read_text().strip())
-        return None
-
-    def stop(self):
-        pid = self.pid()
-        if pid and pid_alive(pid) and str(self.conf).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-            os.kill(pid, signal.SIGQUIT)
-            wait_for(lambda: not pid_alive(pid), "nginx to stop", 10)
-
-    def reloads(self):
-        if not self.error_log.exists():
-            return 0
-        return self.error_log.read_text(errors="replace").count("(SIGHUP) received")
-
-    def test_config(self):
-        return subprocess.run([NGINX, "-t", "-c", str(self.conf)], capture_output=True, text=True, check=False)
+        super().__init__(root, http_extra="    proxy_connect_timeout 2s;", run=run)
 
     def files(self):
         return {p.name: p.read_text() for p in sorted(self.confd.glob("upstream-*.conf"))}

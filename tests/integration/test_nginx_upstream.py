@@ -28,10 +28,10 @@ from pathlib import Path
 
 import pytest
 from support.ansible_run import run_play, run_task
+from support.nginx import NGINX, write_main_config
 from support.procs import free_port, pid_alive
 
 PREFIX = "pptvngx-"
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 TMP_ROOT = Path(tempfile.gettempdir())
 
 
@@ -106,23 +106,7 @@ class Nginx:
         self.proc = None
 
     def write_config(self):
-        self.confd.mkdir(parents=True)
-        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            (self.root / "temp" / sub).mkdir(parents=True)
-        temp = self.root / "temp"
-        self.conf.write_text(
-            f"""worker_processes 1;
-pid {self.pid_file};
-error_log {self.error_log} notice;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {temp}/body;
-    proxy_temp_path {temp}/proxy;
-    fastcgi_temp_path {temp}/fastcgi;
-    uwsgi_temp_path {temp}/uwsgi;
-    scgi_temp_path {temp}/scgi;
-    server {{
+        fixed_servers = f"""    server {{
         listen 127.0.0.1:{self.health_port};
         location = /health {{ return 200 "up\\n"; }}
     }}
@@ -130,11 +114,8 @@ http {{
         listen 127.0.0.1:{self.vhost_port} default_server;
         server_name _;
         location / {{ return 404 "no such vhost\\n"; }}
-    }}
-    include {self.confd}/*.conf;
-}}
-"""
-        )
+    }}"""
+        write_main_config(self.root, http_extra=fixed_servers)
         # Every nginx command the module runs goes through this wrapper and is logged first.
         self.wrapper.write_text(f'#!/bin/sh\necho "$*" >> {self.calls_log}\nexec {NGINX} "$@"\n')
         self.wrapper.chmod(0o755)
