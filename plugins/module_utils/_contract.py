@@ -136,15 +136,27 @@ def validate_port(key, value):
     return int(value)
 
 
-def validate_ip(key, value):
-    value = _clean(key, value)
+def routable_address(value):
+    """``value`` as a canonical unicast IP address, or None: the one rule for every address that
+    reaches Nginx or DNS (the ``ip`` label and task IPs alike). A scope (``fe80::1%eth0``) is
+    refused: neither an upstream nor an AAAA record can carry it."""
+    if not isinstance(value, str) or "%" in value:
+        return None
     try:
         address = ipaddress.ip_address(value)
     except ValueError:
-        raise Quarantine(f"label {key}: {_shown(value)} is not an IP address") from None
+        return None
     if address.is_unspecified or address.is_multicast:
-        raise Quarantine(f"label {key}: {value} is not a unicast address")
+        return None
     return str(address)
+
+
+def validate_ip(key, value):
+    value = _clean(key, value)
+    address = routable_address(value)
+    if address is None:
+        raise Quarantine(f"label {key}: {_shown(value)} is not a unicast IP address")
+    return address
 
 
 def validate_app_id(key, value):

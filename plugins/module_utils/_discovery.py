@@ -16,7 +16,6 @@ The daemon (``_discovery_daemon``) does the I/O around these functions.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import ipaddress
 
@@ -51,27 +50,25 @@ def task_health(task, checks, cache):
         return False, None
     if not checks:
         return True, None
-    results = [r for r in task.get("healthCheckResults") or [] if isinstance(r, dict)]
+    raw_results = task.get("healthCheckResults")
+    results = [r for r in raw_results if isinstance(r, dict)] if isinstance(raw_results, list) else []
     if any(r.get("alive") is False for r in results):
         return False, False
     if results and len(results) >= checks and all(r.get("alive") is True for r in results):
         return True, True
-    cached = cache.get(task.get("id"))
+    task_id = task.get("id")
+    cached = cache.get(task_id) if isinstance(task_id, str) else None
     return bool(cached), None
 
 
 def task_ips(task):
     """The task's IP addresses (``ipAddresses``; else ``host`` when it is an IP address)."""
-    ips = []
-    for item in task.get("ipAddresses") or []:
-        if isinstance(item, dict):
-            try:
-                ips.append(str(ipaddress.ip_address(item.get("ipAddress"))))
-            except ValueError:
-                continue
+    items = task.get("ipAddresses")
+    candidates = [i.get("ipAddress") for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+    ips = [ip for ip in map(_contract.routable_address, candidates) if ip is not None]
     if not ips:
-        with contextlib.suppress(ValueError):
-            ips.append(str(ipaddress.ip_address(task.get("host"))))
+        host = _contract.routable_address(task.get("host"))
+        ips = [host] if host is not None else []
     return ips
 
 
@@ -112,32 +109,51 @@ def resolve(parsed, health_cache):
     """
     resolved = {}
     cache = {}
-    for app_id, service in parsed.services.items():
-        app = parsed.apps[app_id]
-        checks = len(app.get("healthChecks") or [])
-        servers, addresses, routable = [], [], 0
-        for task in sorted(app.get("tasks") or [], key=lambda t: str(t.get("id"))):
-            ok, known = task_health(task, checks, health_cache)
-            task_id = task.get("id")
-            if isinstance(task_id, str):
-                if known is not None:
-                    cache[task_id] = known
-                elif task_id in health_cache:
-                    cache[task_id] = health_cache[task_id]
-            if not ok:
-                continue
-            ips = task_ips(task)
-            if not ips:
-                continue
-            routable += 1
-            servers.append((ips[0], service.port))
-            for ip in ips:
-                if ip not in addresses:
-                    addresses.append(ip)
-        if service.ip is not None:
-            addresses = [service.ip]
-        resolved[app_id] = Resolved(service, servers, addresses, routable)
+    for app_id, service in list(parsed.services.items()):
+        try:
+            resolved[app_id] = _resolve_app(service, parsed.apps[app_id], health_cache, cache)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            # Marathon sent something of the wrong shape for this app only: leave it out, say why.
+            del parsed.services[app_id]
+            parsed.quarantined[app_id] = f"its tasks cannot be read ({type(exc).__name__}: {exc})"
+    if parsed.unreadable:
+        # Half-written apps are kept as last applied: keep what was known of their tasks' health
+        # too, or they would come back unrouted after a leader change.
+        cache = {**health_cache, **cache}
     return resolved, cache
+
+
+def _resolve_app(service, app, health_cache, cache):
+    """One service with its routable tasks (``cache`` gains the health learnt of its tasks)."""
+    health_checks = app.get("healthChecks") or []
+    if not isinstance(health_checks, list):
+        raise TypeError(f"healthChecks is {type(health_checks).__name__}, not a list")
+    checks = len(health_checks)
+    tasks = app.get("tasks") or []
+    if not isinstance(tasks, list):
+        raise TypeError(f"tasks is {type(tasks).__name__}, not a list")
+    servers, addresses, routable = [], [], 0
+    for task in sorted((t for t in tasks if isinstance(t, dict)), key=lambda t: str(t.get("id"))):
+        ok, known = task_health(task, checks, health_cache)
+        task_id = task.get("id")
+        if isinstance(task_id, str):
+            if known is not None:
+                cache[task_id] = known
+            elif task_id in health_cache:
+                cache[task_id] = health_cache[task_id]
+        if not ok:
+            continue
+        ips = task_ips(task)
+        if not ips:
+            continue
+        routable += 1
+        servers.append((ips[0], service.port))
+        for ip in ips:
+            if ip not in addresses:
+                addresses.append(ip)
+    if service.ip is not None:
+        addresses = [service.ip]
+    return Resolved(service, servers, addresses, routable)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -332,8 +332,20 @@ def load_config(path):
     try:
         raw = yaml.safe_load(text) if HAS_YAML and not path.endswith(".json") else json.loads(text)
     except Exception as exc:  # noqa: BLE001 (yaml and json raise their own error types)
-        raise ConfigError(f"config: {path} is not valid {'YAML' if HAS_YAML else 'JSON'}: {exc}") from None
+        kind = "YAML" if HAS_YAML else "JSON"
+        raise ConfigError(f"config: {path} is not valid {kind}: {_parse_error(exc)}") from None
     return validate_config(raw)
+
+
+def _parse_error(exc):
+    """Where and what, never the offending text: a YAML error quotes the line, which may be the
+    one that holds ``key_secret``."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        return f"{getattr(exc, 'problem', None) or 'syntax error'} at line {mark.line + 1}, column {mark.column + 1}"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
+    return type(exc).__name__
 
 
 def make_tsig_key(dns_conf):
@@ -768,7 +780,9 @@ class Daemon:
         app = parsed.apps.get(app_id) if app_id else None
         if app is None:
             return None
-        return sorted(t.get("id") for t in app.get("tasks") or [] if t.get("state") == _discovery.RUNNING)
+        tasks = app.get("tasks") if isinstance(app.get("tasks"), list) else []
+        running = (t for t in tasks if isinstance(t, dict) and t.get("state") == _discovery.RUNNING)
+        return sorted(t["id"] for t in running if isinstance(t.get("id"), str))
 
     def _write_env_dns(self, env, state, env_full):
         """Bring env's DNS server to ``state``'s records, zone by zone; raises DcosError."""
@@ -776,6 +790,8 @@ class Daemon:
         previous_env = self.state["dns"].setdefault(env, {})
         client = self.dns_client_factory(env)
         for zone in conf["zones"]:
+            if not self.writer:  # the election was lost meanwhile: the new writer resyncs in full
+                raise DcosError(f"env {env}: no longer the DNS writer, zone {zone} left to the new writer")
             desired = state.records.get(zone, {})
             previous = previous_env.get(zone, {})
             zone_full = env_full or self._zone_was_reset(client, env, zone)
@@ -967,14 +983,16 @@ class Daemon:
         identifier = f"{socket.gethostname()}:{os.getpid()}"
         while not self.stopping.is_set():
             session = threading.Event()
+            lost = threading.Event()  # set on SUSPENDED/LOST, never cleared by CONNECTED
             client = None
             try:
                 client = KazooClient(hosts=zk_conf["hosts"], timeout=zk_conf["session_timeout"])
                 self.zk = client
 
-                def listener(state, session=session):
+                def listener(state, session=session, lost=lost):
                     if state in (KazooState.SUSPENDED, KazooState.LOST):
                         session.clear()
+                        lost.set()
                         self.set_writer(False)
                     elif state == KazooState.CONNECTED:
                         session.set()
@@ -984,6 +1002,7 @@ class Daemon:
                 session.set()
                 lock = client.Lock(zk_conf["path"], identifier)
                 while not self.stopping.is_set() and session.is_set():
+                    lost.clear()
                     try:
                         acquired = lock.acquire(timeout=1.0)
                     except LockTimeout:
@@ -991,7 +1010,9 @@ class Daemon:
                     if not acquired:
                         continue
                     self.set_writer(True)
-                    while not self.stopping.is_set() and session.is_set() and client.connected:
+                    # A suspension ends this term even if kazoo reconnects before we look: the
+                    # flag went false then, so give the lock back and take part again.
+                    while not self.stopping.is_set() and not lost.is_set() and client.connected:
                         self.stopping.wait(0.2)
                     self.set_writer(False)
                     with contextlib.suppress(Exception):  # the session may be gone already

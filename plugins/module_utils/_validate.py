@@ -117,6 +117,8 @@ def ip_address(value, option, version=None):
         address = ipaddress.ip_address(value if isinstance(value, str) else "")
     except ValueError:
         raise DcosError(f"{option}: {_show(value)} is not an IP address") from None
+    if getattr(address, "scope_id", None):
+        raise DcosError(f"{option}: {_show(value)} carries a scope (%...): give the address alone")
     if version is not None and address.version != version:
         raise DcosError(f"{option}: {_show(value)} is not an IPv{version} address")
     return str(address)

@@ -298,3 +298,40 @@ def test_resolved_round_trips_through_json():
     again = disc.Resolved.from_dict(item.as_dict())
     assert again.as_dict() == item.as_dict()
     assert disc.desired_state({"/int/api": again}, ENVIRONMENTS, "int")["int"].upstreams == states["int"].upstreams
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"healthChecks": 1},
+        {"tasks": [{**task("t", "10.1.0.9"), "ipAddresses": 5}]},
+        {"tasks": [{**task("t", "10.1.0.9"), "healthCheckResults": 5}], "healthChecks": [{"protocol": "HTTP"}]},
+        {"tasks": [{**task("t", "10.1.0.9"), "id": ["x"]}], "healthChecks": [{"protocol": "HTTP"}]},
+    ],
+)
+def test_an_app_of_the_wrong_shape_never_stops_the_others(broken):
+    good = app("/int/api", tasks=[task("/int/api.1", "10.1.0.1")])
+    bad = {**app("/int/db", name="db.example.com", tasks=[task("/int/db.1", "10.1.0.2")]), **broken}
+    state, _cache, parsed = desired([good, bad])  # raised TypeError before, and every app stalled
+    assert state["int"].records["example.com"]["api.example.com"] == {"A": ["10.0.0.10"]}
+    if not isinstance(broken.get("healthChecks", []), list):
+        assert "healthChecks is int" in parsed.quarantined["/int/db"]
+        assert "/int/db" not in parsed.services
+
+
+def test_scoped_or_unspecified_task_addresses_never_reach_dns_or_nginx():
+    assert disc.task_ips({"ipAddresses": [{"ipAddress": "fe80::1%a;b}"}], "host": 0}) == []
+    assert disc.task_ips({"ipAddresses": [{"ipAddress": "0.0.0.0"}], "host": "10.1.0.7"}) == ["10.1.0.7"]
+    tcp = app("/int/db", name="db.example.com", protocol="tcp", port="5432", tasks=[task("/int/db.1", "fe80::1%eth0")])
+    state, _cache, _parsed = desired([tcp])
+    assert "db.example.com" not in state["int"].records.get("example.com", {})
+
+
+def test_health_is_kept_for_the_tasks_of_a_half_written_app():
+    whole = app("/int/api", checks=1, tasks=[task("/int/api.1", "10.1.0.1", health=[True])])
+    _state, cache, _parsed = desired([whole])
+    assert cache == {"/int/api.1": True}
+    half_written = {"id": "/int/api", "labels": whole["labels"]}  # no task list: Marathon mid-write
+    _state, cache, parsed = desired([half_written], cache=cache)
+    assert parsed.unreadable
+    assert cache == {"/int/api.1": True}

@@ -27,6 +27,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 import pytest
+from kazoo.client import KazooState
 
 from ansible_collections.pptv.dcos.plugins.module_utils import _discovery_daemon as daemon_mod
 from ansible_collections.pptv.dcos.plugins.module_utils import _dns
@@ -686,3 +687,81 @@ def test_a_corrupt_state_file_starts_from_scratch(tmp_path):
 def test_unknown_dns_key_file_is_a_config_error(tmp_path):
     with pytest.raises(DcosError, match="key_file"):
         daemon_mod.make_tsig_key({"key_file": str(tmp_path / "none.key"), "key_algorithm": "hmac-sha256"})
+
+
+def test_a_yaml_error_never_shows_the_line_that_holds_the_secret(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("dns:\n  key_secret: c2VjcmV0LXNlY3JldA==: x\n")
+    with pytest.raises(DcosError) as caught:
+        daemon_mod.load_config(str(bad))
+    assert "c2VjcmV0" not in str(caught.value)
+    assert "line 2" in str(caught.value)
+
+
+class FakeKazoo:
+    """Stands in for kazoo's client at the ZooKeeper boundary: a lock that is always granted, and
+    the session events the test sends through the registered listener."""
+
+    instances = []
+
+    def __init__(self, hosts, timeout):
+        self.listeners = []
+        self.connected = True
+        self.acquired = 0
+        FakeKazoo.instances.append(self)
+
+    def add_listener(self, listener):
+        self.listeners.append(listener)
+
+    def start(self, timeout):
+        pass
+
+    def stop(self):
+        self.connected = False
+
+    def close(self):
+        pass
+
+    def Lock(self, path, identifier):  # noqa: N802 (kazoo's name)
+        client = self
+
+        class Lock:
+            def acquire(self, timeout):
+                client.acquired += 1
+                return True
+
+            def release(self):
+                pass
+
+        return Lock()
+
+    def send(self, state):
+        for listener in self.listeners:
+            listener(state)
+
+
+def _wait_until(predicate, what, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def test_a_quick_zookeeper_reconnect_ends_the_term_and_the_lock_is_taken_again(world, monkeypatch):
+    monkeypatch.setattr(daemon_mod, "KazooClient", FakeKazoo)
+    FakeKazoo.instances.clear()
+    daemon = world.make(zookeeper={"hosts": "127.0.0.1:2181"})
+    elector = threading.Thread(target=daemon.elect, daemon=True)
+    elector.start()
+    try:
+        _wait_until(lambda: daemon.writer, "the first term")
+        zk = FakeKazoo.instances[0]
+        # SUSPENDED then CONNECTED before the writer loop looks: the writer flag went false, so
+        # the daemon must give the lock back and take it again, never sit on it as a non-writer.
+        zk.send(KazooState.SUSPENDED)
+        zk.send(KazooState.CONNECTED)
+        assert not daemon.writer
+        _wait_until(lambda: zk.acquired >= 2 and daemon.writer, "a second term after the reconnect")
+    finally:
+        daemon.stopping.set()
+        elector.join(10)

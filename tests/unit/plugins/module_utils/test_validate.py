@@ -73,7 +73,7 @@ def test_boolean_is_strict():
 def test_ip_address_is_canonical_and_exact():
     assert v.ip_address("10.0.0.1", "ip") == "10.0.0.1"
     assert v.ip_address("fd00::0001", "ip") == "fd00::1"
-    for bad in ("10.0.0.1\n", "10.0.0.256", "10.0.0.01", "", None, "10.0.0.1; x"):
+    for bad in ("10.0.0.1\n", "10.0.0.256", "10.0.0.01", "", None, "10.0.0.1; x", "fe80::1%eth0"):
         _fails(lambda bad=bad: v.ip_address(bad, "allocations[0].ip"), "allocations[0].ip")
     _fails(lambda: v.ip_address("fd00::1", "ip", version=4), "IPv4")
 
