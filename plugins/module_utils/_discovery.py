@@ -166,7 +166,9 @@ def upstream_name(env, name, port):
     text = f"{env}_{name}_{port}"
     if len(text) <= 128:
         return text
-    return f"{env[:60]}_{hashlib.sha256(name.encode()).hexdigest()[:32]}_{port}"
+    # The whole env name (a Marathon group segment, at most 63 characters): two envs that share
+    # a prefix must never share an upstream.
+    return f"{env}_{hashlib.sha256(name.encode()).hexdigest()[:32]}_{port}"
 
 
 def address_type(ip):

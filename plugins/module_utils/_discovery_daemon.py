@@ -322,6 +322,24 @@ def validate_config(raw):
     }
 
 
+def _keep_names_for(app_id, resolved, parsed):
+    """A half-written app kept as last applied keeps its names: a live app of its env that now
+    claims one of them (it was quarantined as the duplicate until now) stays quarantined."""
+    kept = resolved[app_id].service
+    names = {kept.name, *kept.aliases}
+    for other_id, other in list(resolved.items()):
+        service = other.service
+        if other_id == app_id or other_id in parsed.unreadable or service.env != kept.env:
+            continue
+        if service.canary_of == app_id or not names & {service.name, *service.aliases}:
+            continue
+        del resolved[other_id]
+        parsed.services.pop(other_id, None)
+        parsed.quarantined[other_id] = (
+            f"name {service.name} is held by {app_id} (half-written in Marathon's answer, kept as last applied)"
+        )
+
+
 def load_config(path):
     """Read and validate the configuration file (YAML when PyYAML is there, else JSON)."""
     try:
@@ -624,6 +642,7 @@ class Daemon:
             kept = self.state["resolved"].get(app_id)
             if kept is not None:
                 resolved[app_id] = _discovery.Resolved.from_dict(kept)
+                _keep_names_for(app_id, resolved, parsed)
         if parsed.unreadable:
             LOG.warning(
                 "sync: Marathon sent half-written apps (kept as last applied): %s", ", ".join(parsed.unreadable)

@@ -170,6 +170,16 @@ def test_upstream_name_is_bounded():
     ngx.validate_name("name", name)
 
 
+def test_envs_that_share_a_long_prefix_never_share_an_upstream():
+    long_name = ".".join(["a" * 60] * 3) + ".example.com"
+    first, second = ("func-" + "x" * 56 + suffix for suffix in ("-1", "-2"))  # 63 characters each
+    names = {disc.upstream_name(env, long_name, 443) for env in (first, second)}
+    assert len(names) == 2
+    for name in names:
+        assert len(name) <= 128
+        ngx.validate_name("name", name)
+
+
 # -- DNS ---------------------------------------------------------------------------------------
 
 

@@ -765,3 +765,19 @@ def test_a_quick_zookeeper_reconnect_ends_the_term_and_the_lock_is_taken_again(w
     finally:
         daemon.stopping.set()
         elector.join(10)
+
+
+def test_a_half_written_app_keeps_its_name_from_the_app_quarantined_as_its_duplicate(world):
+    rival = app("/int/api2", "api.example.com", tasks=[task("r1", "10.1.0.77")])
+    rival["versionInfo"] = {"lastConfigChangeAt": "2026-06-01T00:00:00.000Z"}  # the later claim
+    world.marathon.apps = [API, rival]
+    d = world.make()
+    assert d.sync(full=True) is True
+    assert [q["app_id"] for q in d.status()["quarantined"]] == ["/int/api2"]
+    half = {k: v for k, v in API.items() if k != "tasks"}
+    world.marathon.apps = [half, rival]
+    assert d.sync() is True
+    assert [q["app_id"] for q in d.status()["quarantined"]] == ["/int/api2"]
+    assert "held by /int/api" in d.status()["quarantined"][0]["reason"]
+    upstream = files(world.conf_dir)["upstream-int_api.example.com_8080.conf"]
+    assert "10.1.0.1" in upstream and "10.1.0.77" not in upstream
