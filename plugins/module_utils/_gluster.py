@@ -1014,8 +1014,7 @@ class VolumeManager:
             ok, root, errstr = self.cli.call(*status_args)
             if ok:
                 status = parse_task_status(root)
-            elif "not started" in errstr and self.clock() < min(deadline, start + NOT_STARTED_GRACE):
-                # glusterd may answer "Rebalance not started" for a moment after the task was started.
+            elif _still_starting(errstr) and self.clock() < min(deadline, start + NOT_STARTED_GRACE):
                 status = "starting"
             else:
                 raise DcosError(f"{about}: gluster {' '.join(status_args)} failed: {errstr}", op_errstr=errstr)
@@ -1037,6 +1036,13 @@ class VolumeManager:
         if check_mode or not self.record.changed:
             return self.current
         return self.cli.volume_info(self.spec.name)
+
+
+def _still_starting(errstr):
+    """Whether a failed ``status`` of a task just started means it is still starting: for a
+    moment glusterd answers "Rebalance not started", or, while the bricks' rebalance processes
+    come up (seen on a loaded host), "Glusterd Syncop Mgmt brick op 'Rebalance' failed"."""
+    return "not started" in errstr or "brick op 'Rebalance' failed" in errstr
 
 
 def ensure_volume(params, record, binary="gluster", runner=None, **manager_args):

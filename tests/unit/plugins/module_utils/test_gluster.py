@@ -450,6 +450,20 @@ def test_add_a_replica_pair_then_rebalance_and_wait():
     assert [b["name"] for b in mgr.volume_after(False)["bricks"]] == R
 
 
+def test_a_rebalance_whose_brick_processes_are_still_starting_is_waited_for():
+    gluster = FakeGluster(
+        {
+            "volume info pptvgl-fx-r": ["info_replica_options", "info_dist_replicate"],
+            "pool list": "pool_list",
+            f"volume add-brick pptvgl-fx-r replica 2 {R[2]} {R[3]} force": "add_brick",
+            "volume rebalance pptvgl-fx-r start": "rebalance_start",
+            "volume rebalance pptvgl-fx-r status": ["rebalance_status_brick_op_failed", "rebalance_status"],
+        }
+    )
+    manager(gluster, state="started", bricks=R, force=True, rebalance=True, rebalance_wait=True)
+    assert gluster.calls[-2:] == ["volume rebalance pptvgl-fx-r status", "volume rebalance pptvgl-fx-r status"]
+
+
 def test_peers_of_a_real_three_server_pool():
     peers = parse_peers(root("pool_list_three"))
     assert [p["hostnames"] for p in peers] == [["pptvgl-node2"], ["pptvgl-node3"], ["localhost"]]
