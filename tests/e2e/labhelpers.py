@@ -114,9 +114,12 @@ def http_app(app_id, instances=1, **extra):
 class EventStream:
     """Reads ``/v2/events`` over a raw socket, keeping the exact bytes and the parsed events."""
 
-    def __init__(self, base, event_types=(), accept="text/event-stream", headers=None):
+    def __init__(self, base, event_types=(), accept="text/event-stream", headers=None, source_ip=None):
         parts = urlsplit(base)
-        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=30)
+        # source_ip (another loopback address, e.g. 127.0.0.2) makes this stream's attach and
+        # detach events (their remoteAddress) tell apart from other streams of the suite.
+        source = (source_ip, 0) if source_ip else None
+        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=30, source_address=source)
         query = "&".join(f"event_type={t}" for t in event_types)
         path = "/v2/events" + (f"?{query}" if query else "")
         lines = [f"GET {path} HTTP/1.1", f"Host: {parts.hostname}:{parts.port}", f"Accept: {accept}"]
