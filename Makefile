@@ -59,10 +59,11 @@ lab-status:  ## Print the lab's URL, hosts and apps.
 lab-down:  ## Remove what the lab made (API, hosts, task containers, network, state).
 	@$(LAB_CTL) down
 
-demo: lab-up  ## Lab up, gateway + int's DNS, deploy int, prove each app's DNS answer and gateway request.
+demo: lab-up  ## Lab up, site.yml, deploy int and func-shop, print their tables and a /deps answer from each.
 	@ansible-playbook -i inventories/lab playbooks/site.yml
-	@ansible-playbook -i inventories/lab playbooks/deploy_env.yml
-	@ansible-playbook -i inventories/lab playbooks/check_discovery.yml
+	@ansible-playbook -i inventories/lab playbooks/deploy_env.yml -e env=int
+	@ansible-playbook -i inventories/lab playbooks/deploy_env.yml -e env=func-shop
+	@ansible-playbook -i inventories/lab playbooks/status_env.yml -e deps=true
 	@$(LAB_CTL) status
 
 clean:  ## Remove build outputs and caches (not .venv, not the images).

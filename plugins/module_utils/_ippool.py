@@ -1029,6 +1029,8 @@ def task_state(params):
         raise DcosError(f"state: {state!r} is not one of {', '.join(STATES)}")
     if state in ("present", "absent") and apps_given:
         raise DcosError(f"app_id/app_ids: not used with state={state} (use allocated or released)")
+    if params.get("group") is not None and state != "released":
+        raise DcosError(f"group: only used with state=released, not with state={state}")
     if state == "present" and not params.get("subnets"):
         raise DcosError("subnets: required with state=present")
     return state
@@ -1059,6 +1061,9 @@ class IpPoolManager:
         self.record.step(step)
         if not self.check_mode:
             self.record.done(step)
+
+    def _apps_given(self):
+        return self.params.get("app_id") is not None or bool(self.params.get("app_ids"))
 
     def app_requests(self):
         """``[(app_id, ip or None)]`` from ``app_id``/``ip`` or ``app_ids``, normalised, in order."""
@@ -1143,10 +1148,17 @@ class IpPoolManager:
         return result
 
     def released(self):
-        requests = self.app_requests()
+        group = self.params.get("group")
+        requests = self.app_requests() if group is None or self._apps_given() else []
         if any(ip is not None for _app, ip in requests):
             raise DcosError("ip: not used with state=released (an app's address is found by its app ID)")
-        freed = self.store.release(self.pool, [app for app, _ip in requests], check_mode=self.check_mode)
+        app_ids = [app for app, _ip in requests]
+        if group is not None:
+            # Every allocation under the group, also those of apps already gone from Marathon
+            # (an environment torn down halfway by an earlier run).
+            prefix = normalize_app_id(group, "group") + "/"
+            app_ids += sorted(a for a in self.store.allocations(self.pool) if a.startswith(prefix) and a not in app_ids)
+        freed = self.store.release(self.pool, app_ids, check_mode=self.check_mode) if app_ids else {}
         for app_id, ip in sorted(freed.items()):
             self.record.difference(app_id, ip, None)
             self._written(f"release {ip} of {app_id} in pool {self.pool}")

@@ -46,7 +46,7 @@ options:
         with the list of them.
       - V(absent) deletes the pool; with live allocations only when O(force=true).
       - V(allocated) gives O(app_id) (or each of O(app_ids)) its address and returns it.
-      - V(released) frees the address of O(app_id) (or of each of O(app_ids)).
+      - V(released) frees the address of O(app_id) (or of each of O(app_ids)), or of every app under O(group).
       - V(synced) reconciles the pool with the apps Marathon runs (Marathon connection options O(url) and
         the others). It records the addresses apps actually use (Docker parameter C(ip), the label
         C(pptv.dcos/ip), or for apps on a container network, C(networks), the addresses their tasks
@@ -93,6 +93,13 @@ options:
     elements: str
   ip:
     description: Give O(app_id) this address; an error when another app holds it or when it is reserved.
+    type: str
+  group:
+    description:
+      - With O(state=released), also free the address of every app ID under this Marathon group
+        (V(/func-shop) frees V(/func-shop/web), V(/func-shop/db/main), ...), whether or not the app
+        still exists: how an environment's teardown gives its addresses back.
+      - Only with O(state=released); may be combined with O(app_id) or O(app_ids).
     type: str
   grace_period:
     description:
@@ -172,6 +179,12 @@ EXAMPLES = r"""
   pptv.dcos.ip_pool:
     pool: oak
     app_id: /shop/old
+    state: released
+
+- name: Free every address of a torn-down environment
+  pptv.dcos.ip_pool:
+    pool: oak
+    group: /func-shop
     state: released
 """
 
@@ -312,6 +325,7 @@ def argument_spec():
         "app_id": {"type": "str"},
         "app_ids": {"type": "list", "elements": "str"},
         "ip": {"type": "str"},
+        "group": {"type": "str"},
         "force": {"type": "bool", "default": False},
         "grace_period": {"type": "int", "default": 3600},
     }

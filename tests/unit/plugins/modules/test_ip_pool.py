@@ -66,3 +66,37 @@ def test_bad_input_fails_with_the_option_named(run, args, words):
     run(POOL)
     result = run(args)
     assert result["failed"] and words in result["msg"], result
+
+
+def test_a_group_release_frees_every_app_under_it_and_nothing_else(run):
+    run(dict(POOL, subnets=["10.0.0.0/28"]))
+    run({"pool": "oak", "app_ids": ["/func-a/web", "/func-a/db/main", "/func-ab/web", "/int/web"]})
+    planned = run({"pool": "oak", "state": "released", "group": "/func-a"}, check=True, diff=True)
+    assert planned["changed"] and planned["released"] == ["/func-a/db/main", "/func-a/web"]
+    assert set(planned["diff"]["before"]) == {"/func-a/db/main", "/func-a/web"}
+    freed = run({"pool": "oak", "state": "released", "group": "func-a/"})
+    assert freed["changed"] and freed["released"] == ["/func-a/db/main", "/func-a/web"]
+    left = json.loads(run.path.read_text())["pools"]["oak"]["allocations"]
+    assert sorted(left) == ["/func-ab/web", "/int/web"]  # a name that only starts alike is kept
+    again = run({"pool": "oak", "state": "released", "group": "/func-a"})
+    assert not again["changed"] and again["released"] == []
+
+
+def test_a_group_release_takes_named_apps_too(run):
+    run(dict(POOL, subnets=["10.0.0.0/28"]))
+    run({"pool": "oak", "app_ids": ["/func-a/web", "/old"]})
+    freed = run({"pool": "oak", "state": "released", "group": "/func-a", "app_ids": ["/old"]})
+    assert freed["released"] == ["/func-a/web", "/old"]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ({"pool": "oak", "state": "allocated", "app_id": "/a", "group": "/g"}, "group: only used with state=released"),
+        ({"pool": "oak", "state": "released", "group": "bad group"}, "group"),
+    ],
+)
+def test_a_bad_group_fails_naming_it(run, args, words):
+    run(POOL)
+    failed = run(args)
+    assert failed["failed"] and words in failed["msg"]
