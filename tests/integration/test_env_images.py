@@ -37,12 +37,12 @@ IPS = {
 }
 NOBODY = "10.212.30.99"  # no container has this address
 DEAD_DNS = "10.212.30.250"  # nor this one: a DNS server that never answers
-HOSTS = [
+HOSTS = (
     f"redis.pptv.lab:{IPS['redis']}",
     f"mariadb.pptv.lab:{IPS['mariadb']}",
     f"zookeeper.pptv.lab:{IPS['zookeeper']}",
     f"api.pptv.lab:{IPS['api']}",
-]
+)
 IMAGES = {
     "redis": "pptv-dcos/redis:bookworm",
     "mariadb": "pptv-dcos/mariadb:bookworm",

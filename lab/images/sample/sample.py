@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # Copyright: contributors to pptv.dcos
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """pptv-sample: the sample application of the lab's environments (pptv-dcos/sample:bookworm).
