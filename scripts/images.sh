@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Builds the two local images everything else starts from, when missing or out of date:
+# Builds the local images everything else starts from, when missing or out of date:
 #   pptv-dcos/base:bookworm     debootstrap --variant=minbase bookworm | docker import
 #   pptv-dcos/systemd:bookworm  the base plus systemd, for lab hosts and Molecule platforms
 #   pptv-dcos/app:bookworm      the base plus Python 3, for the lab's test apps (HTTP servers)
-#   pptv-dcos/redis:bookworm    the base plus redis-server, for the lab's environments
+#   pptv-dcos/redis:bookworm    the base plus redis-server (data in /data), for the lab's environments
 #   pptv-dcos/bind:bookworm     the base plus bind9, an environment's own DNS (roles/dns_server)
+#   pptv-dcos/sample:bookworm   "the big image": the sample application (lab/images/sample/sample.py)
+#                               with its production config baked in, for the environments' services
+#   pptv-dcos/mariadb:bookworm  the base plus mariadb-server (data in /var/lib/mysql, sample database)
+#   pptv-dcos/zookeeper:bookworm the base plus Debian's ZooKeeper and a headless JRE, standalone
 #   pptv-dcos/molecule:bookworm the systemd image plus the platform roles' Debian packages, for the
 #                               roles' Molecule scenarios (lab/images/molecule, docs/molecule.md)
-# There is no container registry, so nothing can be pulled; both are cached by tag and by a
-# hash of their inputs, so a second run costs a couple of seconds.
+# There is no container registry, so nothing can be pulled; each is cached by tag and by a
+# hash of its inputs, so a second run costs a couple of seconds.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -20,6 +24,9 @@ SYSTEMD_IMAGE=${PPTV_SYSTEMD_IMAGE:-pptv-dcos/systemd:bookworm}
 APP_IMAGE=${PPTV_APP_IMAGE:-pptv-dcos/app:bookworm}
 REDIS_IMAGE=${PPTV_REDIS_IMAGE:-pptv-dcos/redis:bookworm}
 BIND_IMAGE=${PPTV_BIND_IMAGE:-pptv-dcos/bind:bookworm}
+SAMPLE_IMAGE=${PPTV_SAMPLE_IMAGE:-pptv-dcos/sample:bookworm}
+MARIADB_IMAGE=${PPTV_MARIADB_IMAGE:-pptv-dcos/mariadb:bookworm}
+ZOOKEEPER_IMAGE=${PPTV_ZOOKEEPER_IMAGE:-pptv-dcos/zookeeper:bookworm}
 MOLECULE_IMAGE=${PPTV_MOLECULE_IMAGE:-pptv-dcos/molecule:bookworm}
 MIRROR=${PPTV_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
@@ -63,6 +70,10 @@ build_from_base "$SYSTEMD_IMAGE" systemd
 build_from_base "$APP_IMAGE" app
 build_from_base "$REDIS_IMAGE" redis
 build_from_base "$BIND_IMAGE" bind
+# The environments' images (playbooks/deploy_env.yml): flat contexts, hashed file by file.
+build_from_base "$SAMPLE_IMAGE" sample
+build_from_base "$MARIADB_IMAGE" mariadb
+build_from_base "$ZOOKEEPER_IMAGE" zookeeper
 # About three minutes the first time (apt downloads); cached by the hash of its Dockerfile and of
 # the systemd image it starts from.
 build_from_base "$MOLECULE_IMAGE" molecule "$SYSTEMD_IMAGE" SYSTEMD
