@@ -23,9 +23,9 @@ description:
     DNS server), its logs directory bind-mounted at O(logs_container_path), its data directory at
     C(data_path) when it is stateful (and an C(upgradeStrategy) that stops the old task before the new one
     starts), a C(MESOS_HTTP) or C(MESOS_TCP) health check, and the labels of the service-discovery contract v1.
-  - Every problem is reported before anything is deployed, naming the catalogue entry
+  - 'Every problem is reported before anything is deployed, naming the catalogue entry
     (C(catalogue entry 2 (web\): port: must be 65535 or less, got 70000)) or the option. See
-    C(docs/catalogue.md) for the catalogue's format and every rule.
+    C(docs/catalogue.md) for the format of the catalogue and every rule.'
 author: pptv.dcos maintainers (@pptv-dcos)
 extends_documentation_fragment:
   - pptv.dcos._attributes.INFO_MODULE
