@@ -364,21 +364,26 @@ def parse_entry(index, entry, zones, logs_container_path=DEFAULT_LOGS_CONTAINER_
 
 
 def _check_names(services):
-    """A DNS name shared by two services: only both http on different ports (Nginx tells them apart)."""
-    owners = {}  # name -> services that have it, in catalogue order
+    """Each DNS name belongs to one service: the same name on the same port is a port clash.
+
+    The discovery contract routes a name to one app per env (``_contract``), so a name shared on
+    different ports is refused too rather than left for the daemon to quarantine.
+    """
+    owners = {}  # name -> the service that has it
     for service in services:
         for name in service.names:
-            for other in owners.get(name, ()):
-                if other.port == service.port:
-                    raise DcosError(
-                        f"{service.where}: port clash: {name} port {service.port} is also served by {other.where}"
-                    )
-                if "tcp" in (service.protocol, other.protocol):
-                    raise DcosError(
-                        f"{service.where}: name clash: {name} is also a name of {other.where}; a name may be shared "
-                        f"only by http services on different ports (a tcp name points at one app)"
-                    )
-            owners.setdefault(name, []).append(service)
+            other = owners.get(name)
+            if other is None:
+                owners[name] = service
+            elif other.port == service.port:
+                raise DcosError(
+                    f"{service.where}: port clash: {name} port {service.port} is also served by {other.where}"
+                )
+            else:
+                raise DcosError(
+                    f"{service.where}: name clash: {name} is also a name of {other.where}; each DNS name belongs "
+                    f"to one service (the discovery daemon routes a name to one app per env)"
+                )
 
 
 def parse_catalogue(catalogue, zones, logs_container_path=DEFAULT_LOGS_CONTAINER_PATH):

@@ -387,15 +387,15 @@ def test_a_duplicate_name():
     )
 
 
-def test_two_http_services_may_share_a_name_on_different_ports():
+def test_two_http_services_may_not_share_a_name_on_different_ports():
     catalogue = copy.deepcopy(CATALOGUE) + [
         {"name": "web-admin", "project": "shop", "image": "admin:1", "port": 8443, "fqdn": "web.pptv.lab"}
     ]
-    result = _catalogue.plan(params(catalogue=catalogue))
-    assert [(s["name"], s["port"]) for s in result["services"] if s["fqdn"] == "web.pptv.lab"] == [
-        ("web", 8080),
-        ("web-admin", 8443),
-    ]
+    fails(
+        "catalogue entry 5 (web-admin): name clash: web.pptv.lab is also a name of catalogue entry 3 (web); each DNS "
+        "name belongs to one service (the discovery daemon routes a name to one app per env)",
+        catalogue=catalogue,
+    )
 
 
 def test_the_same_name_on_the_same_port_is_a_port_clash():
@@ -424,8 +424,8 @@ def test_a_name_shared_with_a_tcp_service_is_a_name_clash(protocol):
         {"name": "cache", "image": "c:1", "port": 7000, "protocol": protocol, "aliases": ["redis.pptv.lab"]}
     ]
     fails(
-        "catalogue entry 5 (cache): name clash: redis.pptv.lab is also a name of catalogue entry 0 (redis); a name "
-        "may be shared only by http services on different ports (a tcp name points at one app)",
+        "catalogue entry 5 (cache): name clash: redis.pptv.lab is also a name of catalogue entry 0 (redis); each DNS "
+        "name belongs to one service (the discovery daemon routes a name to one app per env)",
         catalogue=catalogue,
     )
 
