@@ -393,11 +393,32 @@ def discovery_status(cfg):
         print(f"  quarantined {item.get('app_id')}: {item.get('reason')}")
 
 
+def lab_mounts(cfg, mounts_text):
+    """Mount points (in ``mounts_text``, /proc/mounts' format) of GlusterFS volumes of a lab host."""
+    sources = tuple(f"{host['ip']}:" for host in cfg.get("lab_hosts") or [] if host.get("ip"))
+    points = []
+    for line in mounts_text.splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[2] == "fuse.glusterfs" and fields[0].startswith(sources):
+            points.append(fields[1].replace("\\040", " "))
+    return points
+
+
+def unmount_lab_volumes(cfg, mounts_path="/proc/mounts"):
+    """Unmount (lazily) this host's mounts of the lab's volumes: without their server they go stale."""
+    with open(mounts_path, encoding="utf-8") as mounts:
+        points = lab_mounts(cfg, mounts.read())
+    for point in points:
+        done = subprocess.run(["umount", "--lazy", point], capture_output=True, text=True, check=False)  # noqa: S603,S607
+        print(f"mount {point}: " + ("unmounted" if done.returncode == 0 else f"not unmounted ({done.stderr.strip()})"))
+
+
 def down(cfg, keep_state=False):
     client = docker.from_env()
     owner = cfg.get("instance", "lab")
     stop_relays(cfg)
     stop_api()
+    unmount_lab_volumes(cfg)
     for container in client.containers.list(all=True, filters={"label": f"{OWNER}={owner}"}):
         container.remove(force=True, v=True)
         print(f"host {container.name}: removed")

@@ -116,3 +116,21 @@ def test_up_is_idempotent_status_reports_and_down_removes_only_its_own(private_l
     assert docker("inspect", "-f", "{{ .State.Running }}", "pptvlab-ctl-bystander").stdout.strip() == "true"
     with pytest.raises(requests.ConnectionError):
         requests.get(url + "/ping", timeout=2)
+
+
+def test_down_unmounts_only_the_lab_hosts_gluster_volumes():
+    sys.path.insert(0, str(ROOT / "lab"))
+    from marathon_lab.ctl import lab_mounts
+
+    cfg = {"lab_hosts": [{"name": "storage", "ip": "10.201.0.13"}, {"name": "gateway", "ip": "10.201.0.12"}]}
+    mounts = "\n".join(
+        [
+            "10.201.0.13:/logs /home/logs fuse.glusterfs rw,relatime 0 0",
+            "10.201.0.13:/data /home/my\\040data fuse.glusterfs rw,relatime 0 0",
+            "10.201.0.130:/logs /mnt/other fuse.glusterfs rw 0 0",  # another host whose address starts alike
+            "10.210.40.13:/logs /var/lib/x fuse.glusterfs rw 0 0",  # not a lab host
+            "10.201.0.13:/srv /mnt/nfs nfs4 rw 0 0",  # not Gluster
+            "overlay / overlay rw 0 0",
+        ]
+    )
+    assert lab_mounts(cfg, mounts) == ["/home/logs", "/home/my data"]
