@@ -1,6 +1,6 @@
 # Copyright: contributors to pptv.dcos
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The lab's state machine: apps, versions, deployments, tasks, the launch queue and health.
+"""The lab's state machine: apps, groups, versions, deployments, tasks, the launch queue and health.
 
 Nothing here speaks HTTP. Docker is reached only through ``self.driver`` (see ``driver.py``),
 so the state machine can be driven by a fake driver in tests.
@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import appdef
 from .driver import LABEL_APP, LABEL_INSTANCE, LABEL_TASK, LABEL_VERSION, LaunchFailed, run_options
-from .errors import ApiError, ValidationFailed, app_locked, app_not_found, invalid
+from .errors import ApiError, ValidationFailed, app_locked, app_not_found, group_not_found, invalid
 from .events import EventBus
 from .health import HealthChecker
 from .util import new_uuid, now_ms, parse_ts, read_json, timestamp, ts_from_ms, write_json_atomic
@@ -97,6 +97,9 @@ class Lab:
         self.lock = threading.RLock()
         self.events = EventBus(config.event_stream_max_outstanding)
         self.apps = {}
+        # Group ID -> version. A group exists once an app was put under it and stays, empty, after
+        # its last app is deleted, until DELETE /v2/groups removes it (Marathon's root group tree).
+        self.groups = {"/": timestamp()}
         self.versions = {}
         self.tasks = {}
         self.deployments = {}
@@ -122,6 +125,11 @@ class Lab:
         self.versions = data.get("versions", {})
         self.tasks = data.get("tasks", {})
         self.deployments = data.get("deployments", {})
+        self.groups = data.get("groups") or {}
+        for app_id, app in sorted(self.apps.items(), key=lambda item: item[1].get("version") or ""):
+            for group_id in group_ancestors(app_id):
+                self.groups.setdefault(group_id, app.get("version") or timestamp())
+        self.groups.setdefault("/", timestamp())
         for task in self.tasks.values():
             task["healthCheckResults"] = []
 
@@ -132,6 +140,7 @@ class Lab:
                 tasks[task_id] = {k: v for k, v in task.items() if k != "healthCheckResults"}
             data = {
                 "apps": self.apps,
+                "groups": self.groups,
                 "versions": self.versions,
                 "tasks": tasks,
                 "deployments": self.deployments,
@@ -295,8 +304,11 @@ class Lab:
             self._publish("deployment_failed", id=plan["id"], plan=_light(plan), reason=reason)
         return plan
 
-    def _create_deployment(self, changes, version, force, kind=None):
-        """``changes``: list of (app_id, old app or None, new app or None). Returns the plan."""
+    def _create_deployment(self, changes, version, force, kind=None, group_id="/"):
+        """``changes``: list of (app_id, old app or None, new app or None). Returns the plan.
+
+        ``group_id`` is the group the change was made on, as ``group_change_success`` names it.
+        """
         app_ids = [c[0] for c in changes]
         for dep_id in self._check_locks(app_ids, force):
             self._cancel(dep_id, "The deployment was canceled due to a forced deployment")
@@ -336,7 +348,8 @@ class Lab:
             "createdAt": now_ms(),
         }
         self.deployments[plan["id"]] = plan
-        self._publish("group_change_success", groupId="/", version=version)
+        self._touch_groups(app_ids, version)
+        self._publish("group_change_success", groupId=group_id, version=version)
         self.dirty = True
         return plan
 
@@ -529,6 +542,40 @@ class Lab:
         self.reusable.pop(app_id, None)
         self.stopping.add(app_id)
 
+    def _touch_groups(self, ids, version):
+        """A change under these IDs: their groups (created if new) up to the root get ``version``."""
+        self.groups["/"] = version
+        for item in ids:
+            for group_id in group_ancestors(item):
+                self.groups[group_id] = version
+
+    def delete_group(self, group_id, force=False):
+        """DELETE /v2/groups[/{id}]: the group, its subgroups and all their apps in one deployment.
+
+        The root (``/``) is emptied, as Marathon's ``DELETE /v2/groups`` does, and kept.
+        """
+        with self.lock:
+            parent = group_parent(group_id)
+            version = timestamp()
+            prefix = group_id.rstrip("/") + "/"
+            try:
+                if group_id not in self.groups:
+                    raise group_not_found(group_id)
+                doomed = sorted(a for a in self.apps if a.startswith(prefix))
+                changes = [(a, self.apps[a], None) for a in doomed]
+                plan = self._create_deployment(changes, version, force, group_id=parent)
+            except ApiError as exc:
+                # Marathon's GroupManager reports every refused root change (404, 409, 403).
+                self._publish("group_change_failed", groupId=parent, version=version, reason=exc.body["message"])
+                raise
+            for app_id in doomed:
+                self._forget_app(app_id)
+            for other in [g for g in self.groups if g != "/" and (g == group_id or g.startswith(prefix))]:
+                del self.groups[other]
+            self._touch_groups([group_id], version)
+            self.save()
+            return plan
+
     def restart_app(self, app_id, force=False):
         with self.lock:
             old = self.get_app(app_id)
@@ -608,6 +655,54 @@ class Lab:
         with self.lock:
             self.get_app(app_id)
             self.delays.pop(app_id, None)
+
+    # ------------------------------------------------------------------ group views
+    def group_json(self, group_id, apps=True, groups=True, app_embed=()):
+        """GroupInfo as Marathon 1.11's GroupsResource writes it (``embed`` already resolved).
+
+        Apps carry only what ``app_embed`` asks for: no counts nor ``deployments`` by default,
+        unlike ``/v2/apps``, which always embeds them.
+        """
+        if group_id not in self.groups:
+            raise group_not_found(group_id)
+        children, members = {}, {}
+        for other in self.groups:
+            if other != "/":
+                children.setdefault(group_parent(other), []).append(other)
+        for app_id in self.apps:
+            members.setdefault(group_parent(app_id), []).append(app_id)
+
+        def build(gid):
+            return {
+                "id": gid,
+                "apps": [self.group_app_json(self.apps[a], app_embed) for a in sorted(members.get(gid, []))]
+                if apps
+                else [],
+                "pods": [],
+                "groups": [build(g) for g in sorted(children.get(gid, []))] if groups else [],
+                "dependencies": [],
+                "version": self.groups[gid],
+                "enforceRole": False,
+            }
+
+        return build(group_id)
+
+    def group_app_json(self, app, app_embed=()):
+        """An app as the groups API shows it: counts and ``deployments`` only when embedded."""
+        data = self.app_json(app, app_embed)
+        if "counts" not in app_embed:
+            for key in ("tasksStaged", "tasksRunning", "tasksHealthy", "tasksUnhealthy"):
+                data.pop(key, None)
+        if "deployments" not in app_embed:
+            data.pop("deployments", None)
+        return data
+
+    def group_app_ids(self, group_id):
+        """Every app under the group (transitively), sorted; none for an unknown group."""
+        if group_id not in self.groups:
+            return []
+        prefix = group_id.rstrip("/") + "/"
+        return sorted(a for a in self.apps if a.startswith(prefix))
 
     # ------------------------------------------------------------------ task views
     def _is_current(self, task, app):
@@ -1139,6 +1234,18 @@ class Lab:
             self.driver.stop(task["containerId"], grace)
         with self.lock:
             self._finish_task(task, "TASK_KILLED", "")
+
+
+def group_parent(path_id):
+    """``/a/b/c`` -> ``/a/b``; the root is its own parent."""
+    head = path_id.rstrip("/").rsplit("/", 1)[0]
+    return head or "/"
+
+
+def group_ancestors(path_id):
+    """The groups above an app or group ID, root first: ``/a/b/c`` -> ``/``, ``/a``, ``/a/b``."""
+    parts = [p for p in path_id.split("/") if p][:-1]
+    return ["/"] + ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def _port_free(port):

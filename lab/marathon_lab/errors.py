@@ -40,3 +40,7 @@ def app_locked(deployment_ids):
         "View details at '/v2/deployments/<DEPLOYMENT_ID>'.",
         deployments=[{"id": i} for i in ids],
     )
+
+
+def group_not_found(group_id):
+    return ApiError(404, f"Group '{group_id}' does not exist")

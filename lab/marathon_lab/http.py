@@ -212,6 +212,8 @@ class Handler(BaseHTTPRequestHandler):
             r"/v2/apps(?P<id>/.+?)/?",
             {"GET": "_h_app_get", "PUT": "_h_app_put", "PATCH": "_h_app_put", "DELETE": "_h_app_delete"},
         ),
+        (r"/v2/groups/?", {"GET": "_h_group_get", "DELETE": "_h_group_delete"}),
+        (r"/v2/groups(?P<id>/.+?)/?", {"GET": "_h_group_get", "DELETE": "_h_group_delete"}),
         (r"/v2/tasks/?", {"GET": "_h_tasks_list"}),
         (r"/v2/tasks/delete", {"POST": "_h_tasks_delete"}),
         (r"/v2/deployments/?", {"GET": "_h_deployments"}),
@@ -528,6 +530,51 @@ class Handler(BaseHTTPRequestHandler):
             self._deployment_result(plan)
         else:
             self._send(200, {"task": killed[0]})
+
+    # ------------------------------------------------------------ /v2/groups
+    @staticmethod
+    def _group_id(match):
+        return canonical_id(match.groupdict().get("id") or "/")
+
+    @staticmethod
+    def _group_embed(query):
+        """Marathon's resolveAppGroup: ``group.apps.*`` are app embeds, the rest group embeds.
+
+        No ``embed`` at all means ``group.groups`` and ``group.apps`` (and pods, of which the lab
+        has none); unknown values are ignored, as Marathon does.
+        """
+        values = {item.strip() for value in query.get("embed", []) for item in value.split(",") if item.strip()}
+        if not values:
+            values = {"group.groups", "group.apps", "group.pods"}
+        app_embed = set()
+        for item in values:
+            if not item.startswith("group.apps."):
+                continue
+            name = item[len("group.apps.") :]
+            if name in ("tasks", "failures"):
+                app_embed.update({"tasks", "deployments"})
+            if name in ("failures", "lastTaskFailure"):
+                app_embed.add("lastTaskFailure")
+            if name in ("deployments", "counts", "readiness"):
+                app_embed.add(name)
+        return "group.apps" in values, "group.groups" in values, app_embed
+
+    def _h_group_get(self, match, query):
+        lab = self.lab
+        apps, groups, app_embed = self._group_embed(query)
+        raw = match.groupdict().get("id") or ""
+        with lab.lock:
+            if raw == "/apps" or raw.endswith("/apps"):
+                # GET /v2/groups/{id}/apps: every app under the group, a bare array ([] if unknown),
+                # as Marathon's ListApps path matcher answers (it shadows a group named "apps").
+                ids = lab.group_app_ids(canonical_id(raw[: -len("/apps")] or "/"))
+                body = [lab.group_app_json(lab.apps[i], app_embed) for i in ids]
+            else:
+                body = lab.group_json(self._group_id(match), apps, groups, app_embed)
+        self._send(200, body)
+
+    def _h_group_delete(self, match, query):
+        self._deployment_result(self.lab.delete_group(self._group_id(match), force=_bool(query, "force", False)))
 
     # ------------------------------------------------------------ /v2/tasks
     def _tasks_text(self, by_app):
