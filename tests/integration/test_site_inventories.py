@@ -99,6 +99,8 @@ def test_site_syntax_and_targets(name):
     assert targets["Marathon"] == masters
     assert targets["GlusterFS servers"] == {f"{prefix}gfs-1", f"{prefix}gfs-2"}
     assert targets["Mesos agents"] == {f"{prefix}agent-{i}" for i in (1, 2, 3)}
+    # Their Docker hosts are the agents: the play for the others matches nothing.
+    assert targets["Storage mounts on Docker hosts that are not Mesos agents"] == set()
 
 
 def derived_values_play(tmp_path):
@@ -152,18 +154,77 @@ def test_roles_derive_urls_quorum_and_servers_from_the_inventory(name, tmp_path)
     assert agent["drain"] == f"http://{net}.11:5050"
 
 
-def test_lab_site_never_targets_the_machine_s_own_engine():
+def test_lab_site_touches_the_machine_s_own_engine_only_for_mounts_and_the_controller():
     # The lab's docker_hosts is this machine (lab-engine, connection local): site.yml configures
     # Docker hosts as Mesos agents only, and the lab has none, so the engine of the machine is never
-    # reconfigured. The gateway plays reach it only as the controller: they check the DNS image is
-    # there and put each environment's DNS server on Marathon through the API.
+    # reconfigured. It mounts the storage host's logs and data volumes (without systemd), and the
+    # gateway plays reach it as the controller: they check the DNS image is there and put each
+    # environment's DNS server on Marathon through the API.
     targets = plays(run("ansible-playbook", "-i", str(inventory("lab")), str(SITE), "--list-hosts"))
     assert targets["Mesos agents"] == set()
-    controller_side = {"The DNS image on every Docker host", "Each environment's DNS server on Marathon"}
-    assert all("lab-engine" not in hosts for play, hosts in targets.items() if play not in controller_side)
+    engine_side = {
+        "Storage mounts on Docker hosts that are not Mesos agents",
+        "The DNS image on every Docker host",
+        "Each environment's DNS server on Marathon",
+    }
+    assert targets["Storage mounts on Docker hosts that are not Mesos agents"] == {"lab-engine"}
+    assert all("lab-engine" not in hosts for play, hosts in targets.items() if play not in engine_side)
     assert targets["The gateway host"] == {"gateway"}
     assert targets["Mesos masters"] == {"master"}
     assert targets["GlusterFS servers"] == {"storage"}
+
+
+@pytest.mark.parametrize("name", ["lab", *sorted(CLUSTERS)])
+def test_every_inventory_serves_and_mounts_the_logs_and_data_volumes(name):
+    group_vars = inventory(name) / "group_vars"
+    volumes = yaml.safe_load((group_vars / "storage_nodes.yml").read_text())["glusterfs_server_volumes"]
+    assert {v["name"] for v in volumes} >= {"logs", "data"}
+    mounts_file = group_vars / ("docker_hosts.yml" if name == "lab" else "agents.yml")
+    mounts = yaml.safe_load(mounts_file.read_text())["glusterfs_client_mounts"]
+    assert {m["volume"] for m in mounts} == {"logs", "data"}
+
+
+ENV_PLANS = [
+    {
+        "name": "Plan every env of the inventory",
+        "hosts": "localhost",
+        "gather_facts": False,
+        "tasks": [
+            {
+                "name": "plan",
+                "pptv.dcos.env_plan": {
+                    "catalogue": "{{ dcos_catalogue }}",
+                    "env": "{{ item }}",
+                    "envs": "{{ dcos_envs }}",
+                    "zones": "{{ dcos_zones }}",
+                    "fallback_env": "{{ dcos_fallback_env }}",
+                    "network": "{{ dcos_network.name }}",
+                },
+                "loop": "{{ dcos_envs.keys() | list }}",
+            }
+        ],
+    }
+]
+
+
+@pytest.mark.parametrize("name", ["lab", *sorted(CLUSTERS)])
+def test_every_inventory_catalogue_plans_for_each_of_its_envs(name, tmp_path):
+    playbook = tmp_path / "plans.yml"
+    playbook.write_text(yaml.safe_dump(ENV_PLANS, sort_keys=False))
+    out = run(
+        "ansible-playbook", "-i", str(inventory(name)), str(playbook), "-c", "local",
+        "-e", "ansible_python_interpreter=" + str(ROOT / ".venv" / "bin" / "python"),
+        env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
+    )  # fmt: skip
+    results = json.loads(out)["plays"][0]["tasks"][0]["hosts"]["localhost"]["results"]
+    plans = {r["env"]: r for r in results}
+    envs = yaml.safe_load((inventory(name) / "group_vars" / "all.yml").read_text())["dcos_envs"]
+    assert set(plans) == set(envs)
+    for env, plan in plans.items():
+        if env.startswith("func-"):
+            assert plan["kind"] == "functional" and plan["services"]
+        else:
+            assert {s["name"] for s in plan["services"]} == {"redis", "mariadb", "zookeeper", "web", "api"}
 
 
 def test_every_role_site_applies_is_in_the_collection():
