@@ -411,6 +411,30 @@ def test_logs_land_on_the_gluster_logs_volume(platform):
     assert "/deps" in on_brick
 
 
+def _mount_client_pid(path):
+    """PID of the glusterfs FUSE client serving ``path``."""
+    found = subprocess.run(["pgrep", "-f", "--", f"--volfile-id=/logs {path}$"], capture_output=True, text=True, check=False)
+    (pid,) = found.stdout.split()
+    return int(pid)
+
+
+def test_site_remounts_a_stale_logs_mount_and_changes_nothing_else(platform):
+    # A FUSE client killed hard leaves the mount point answering ENOTCONN.
+    os.kill(_mount_client_pid(LOGS_ROOT), 9)
+    with pytest.raises(OSError) as stale:
+        _wait(lambda: not os.stat(LOGS_ROOT) and None, 10, "the mount to go stale")
+    assert stale.value.errno == 107  # ENOTCONN
+    report = _run("site.yml", platform)
+    assert report["rc"] == 0, report["stdout"][-6000:]
+    # Unmounted lazily and mounted again on this host; nothing else changed anywhere.
+    assert {host: stats["changed"] for host, stats in report["stats"].items()} == {
+        "gateway": 0,
+        "storage": 0,
+        "lab-engine": 2,
+    }
+    assert (LOGS_ROOT / "func-shop" / "web" / "web.log").exists()
+
+
 def test_data_survives_a_task_kill(platform):
     app_id = "/func-shop/redis"
     ip = _ip(platform, app_id)
