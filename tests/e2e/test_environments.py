@@ -413,7 +413,9 @@ def test_logs_land_on_the_gluster_logs_volume(platform):
 
 def _mount_client_pid(path):
     """PID of the glusterfs FUSE client serving ``path``."""
-    found = subprocess.run(["pgrep", "-f", "--", f"--volfile-id=/logs {path}$"], capture_output=True, text=True, check=False)
+    found = subprocess.run(
+        ["pgrep", "-f", "--", f"--volfile-id=/logs {path}$"], capture_output=True, text=True, check=False
+    )
     (pid,) = found.stdout.split()
     return int(pid)
 
