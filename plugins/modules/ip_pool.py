@@ -98,7 +98,7 @@ options:
     description:
       - With O(state=released), also free the address of every app ID under this Marathon group
         (V(/func-shop) frees V(/func-shop/web), V(/func-shop/db/main), ...), whether or not the app
-        still exists: how an environment's teardown gives its addresses back.
+        still exists (how an environment's teardown gives its addresses back).
       - Only with O(state=released); may be combined with O(app_id) or O(app_ids).
     type: str
   grace_period:
