@@ -106,6 +106,7 @@ STORE_ENV = {
     "zk_root": "PPTV_DCOS_RELEASE_ZK_ROOT",
 }
 SIGNING_KEY_ENV = "PPTV_DCOS_RELEASE_SIGNING_KEY"
+SIGNING_KEY_FILE_ENV = "PPTV_DCOS_RELEASE_SIGNING_KEY_FILE"
 
 # The store options of the release_record module (documented in its DOCUMENTATION; keep them in step).
 STORE_OPTIONS_SPEC = {
@@ -167,10 +168,31 @@ def check_text(value, option, max_length, notes=False):
 def check_key(value, option="signing_key"):
     """The signing key as bytes. Never put the key itself in a message."""
     if not isinstance(value, str) or not value:
-        raise DcosError(f"{option}: required (from vault or the AWX credential, or {SIGNING_KEY_ENV})")
+        raise DcosError(
+            f"{option}: required (signing_key from vault, or signing_key_file from the AWX credential; "
+            f"or {SIGNING_KEY_ENV} / {SIGNING_KEY_FILE_ENV})"
+        )
     if len(value) < MIN_KEY_LENGTH:
         raise DcosError(f"{option}: must be at least {MIN_KEY_LENGTH} characters long")
     return value.encode("utf-8")
+
+
+def load_key(params):
+    """The signing key from ``signing_key``, or read from the file ``signing_key_file`` names
+    (what the AWX credential type injects: a file, so the key is in no environment)."""
+    key, path = params.get("signing_key"), params.get("signing_key_file")
+    if key is not None and path is not None:
+        raise DcosError("signing_key, signing_key_file: give one of them, not both")
+    if path is None:
+        return check_key(key)
+    if not isinstance(path, str) or not os.path.isabs(os.path.expanduser(path)):
+        raise DcosError(f"signing_key_file: must be an absolute path, got {path!r}")
+    try:
+        with open(os.path.expanduser(path), encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DcosError(f"signing_key_file: cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    return check_key(text.rstrip("\r\n"), "signing_key_file")
 
 
 def utc_now():
@@ -602,7 +624,7 @@ class ReleaseRecordManager:
     def __init__(self, params, record=None, now=utc_now):
         self.state = check_params(params)
         self.params = params
-        self.key = check_key(params.get("signing_key"))
+        self.key = load_key(params)
         self.app = check_app(params.get("app"))
         self.store = None
         self.record = record if record is not None else ChangeRecord()

@@ -92,11 +92,19 @@ options:
     type: str
   signing_key:
     description:
-      - The HMAC key records are signed and verified with, at least 16 characters. Give it from Ansible Vault
-        or the AWX credential type C(pptv.dcos release signing key), never as a plain extra var.
-      - Taken from E(PPTV_DCOS_RELEASE_SIGNING_KEY) when not given (the variable the AWX credential injects).
+      - The HMAC key records are signed and verified with, at least 16 characters. Give it from Ansible Vault,
+        never as a plain extra var; in AWX use O(signing_key_file) (the credential type injects a file).
+      - Taken from E(PPTV_DCOS_RELEASE_SIGNING_KEY) when not given. An environment variable is copied by
+        ansible-runner into its C(artifacts/<job>/command) file, so prefer O(signing_key_file) under runner/AWX.
+      - One of O(signing_key) and O(signing_key_file) is required.
     type: str
-    required: true
+  signing_key_file:
+    description:
+      - A file holding the signing key (a trailing newline is ignored), an absolute path. The AWX credential
+        type C(pptv.dcos release signing key) writes the key to such a file for the job and sets
+        E(PPTV_DCOS_RELEASE_SIGNING_KEY_FILE) to its path, so the key is in no environment and no artifact.
+      - Taken from E(PPTV_DCOS_RELEASE_SIGNING_KEY_FILE) when not given.
+    type: path
   backend:
     description:
       - Where the records are kept.
@@ -247,6 +255,7 @@ from ansible_collections.pptv.dcos.plugins.module_utils._release import (  # noq
     HAS_KAZOO,
     KAZOO_IMPORT_ERROR,
     SIGNING_KEY_ENV,
+    SIGNING_KEY_FILE_ENV,
     STORE_OPTIONS_SPEC,
     ReleaseRecordManager,
     open_store,
@@ -265,12 +274,8 @@ def argument_spec():
         "user": {"type": "str"},
         "job": {"type": "str"},
         "notes": {"type": "str"},
-        "signing_key": {
-            "type": "str",
-            "required": True,
-            "no_log": True,
-            "fallback": (env_fallback, [SIGNING_KEY_ENV]),
-        },
+        "signing_key": {"type": "str", "no_log": True, "fallback": (env_fallback, [SIGNING_KEY_ENV])},
+        "signing_key_file": {"type": "path", "fallback": (env_fallback, [SIGNING_KEY_FILE_ENV])},
     }
     spec.update(STORE_OPTIONS_SPEC)
     return spec
@@ -283,6 +288,8 @@ def main():
             ("state", "recorded", ("image", "digest", "env", "result", "user", "job")),
             ("state", "verified", ("digest", "required_envs")),
         ],
+        mutually_exclusive=[("signing_key", "signing_key_file")],
+        required_one_of=[("signing_key", "signing_key_file")],
         supports_check_mode=True,
     )
     if module.params["backend"] == "zookeeper" and not HAS_KAZOO:

@@ -426,3 +426,21 @@ def test_a_bad_zk_root_names_the_option(root):
     with pytest.raises(DcosError) as err:
         ZooKeeperStore(hosts="zk:2181", root=root, client=FakeZk())
     assert err.value.msg.startswith("zk_root")
+
+
+def test_the_key_can_come_from_a_file_and_both_sources_are_refused(store, tmp_path):
+    key_file = tmp_path / "key"
+    key_file.write_text(KEY + "\n")  # the newline an editor adds is not part of the key
+    run(store)
+    assert run(store, state="verified", signing_key=None, signing_key_file=str(key_file))["record"]["valid"]
+    with pytest.raises(DcosError) as both:
+        run(store, state="query", signing_key_file=str(key_file))
+    assert both.value.msg == "signing_key, signing_key_file: give one of them, not both"
+    for path, words in ((str(tmp_path / "none"), "signing_key_file: cannot read"), ("key", "absolute path")):
+        with pytest.raises(DcosError) as err:
+            run(store, state="query", signing_key=None, signing_key_file=path)
+        assert words in err.value.msg
+    key_file.write_text("short")
+    with pytest.raises(DcosError) as short:
+        run(store, state="query", signing_key=None, signing_key_file=str(key_file))
+    assert short.value.msg == "signing_key_file: must be at least 16 characters long"

@@ -69,6 +69,15 @@ def test_the_key_comes_from_the_environment_the_awx_credential_sets(run, monkeyp
     assert missing["failed"] and "signing_key" in missing["msg"]
 
 
+def test_the_key_file_comes_from_the_environment_the_awx_credential_sets(run, monkeypatch, tmp_path):
+    key_file = tmp_path / "key"
+    key_file.write_text(KEY)
+    monkeypatch.setenv("PPTV_DCOS_RELEASE_SIGNING_KEY_FILE", str(key_file))
+    assert run(RECORD, key=None)["changed"]
+    both = run({"state": "query", "app": "shop/web"})
+    assert both["failed"] and "mutually exclusive: signing_key|signing_key_file" in both["msg"]
+
+
 def test_an_unrecorded_digest_fails_naming_the_policy(run):
     run(RECORD)
     other = "sha256:" + "2" * 64
