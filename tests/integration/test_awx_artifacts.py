@@ -206,6 +206,15 @@ def test_each_survey_has_awx_shape_and_asks_no_secret(template):
             assert question["type"] == "multiplechoice"
             assert all(ENV_RE.fullmatch(choice) for choice in question["choices"])
             assert "prod" not in question["choices"], "production changes only go through promote/rollback"
+    # The env choices are envs of the template's inventory (when it lists them), never a protected one.
+    inventory = next(
+        i for i in load_yaml(AWX / "job_templates.yml")["inventories"] if i["name"] == template["inventory"]
+    )
+    group_vars = load_yaml(ROOT / inventory["source_path"] / "group_vars" / "all.yml") or {}
+    for question in spec["spec"]:
+        if question["variable"] == "env" and "dcos_envs" in group_vars:
+            assert set(question["choices"]) <= set(group_vars["dcos_envs"]), question["choices"]
+            assert not set(question["choices"]) & set(group_vars.get("dcos_protected_envs", ["prod"]))
     if template["id"] == "teardown_env":
         env = next(q for q in spec["spec"] if q["variable"] == "env")
         assert "int" not in env["choices"]
