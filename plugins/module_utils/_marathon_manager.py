@@ -11,6 +11,7 @@ is tested) without ``AnsibleModule``; the modules only build the argument spec a
 from __future__ import annotations
 
 import copy
+import re
 
 from ansible_collections.pptv.dcos.plugins.module_utils import _validate
 from ansible_collections.pptv.dcos.plugins.module_utils._errors import DcosError
@@ -23,6 +24,9 @@ from ansible_collections.pptv.dcos.plugins.module_utils._marathon_deploy import 
 )
 
 _MAX_FIELDS_SHOWN = 8
+# ``version: previous``: roll back to the configuration before the current one.
+PREVIOUS = "previous"
+_TIMESTAMP_RE = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:[.]([0-9]+))?Z")
 _INT32 = 2**31 - 1  # Marathon's instances is an int32
 
 # marathon_app's options and their defaults (the argument spec fills them in the module).
@@ -157,6 +161,7 @@ class MarathonAppManager:
             app=app,
             deployment_id=deployment_id,
             version=app.get("version"),
+            target_version=version_app["version"] if version_app else None,
             changed_fields=change.changed_fields,
             tasks=task_summary(app),
         )
@@ -165,6 +170,8 @@ class MarathonAppManager:
         if current is None:
             raise DcosError(f"version: app {app_id} does not exist, so it has no version {version}")
         versions = self.client.list_versions(app_id)
+        if version == PREVIOUS:
+            version = previous_config_version(app_id, current, versions)
         if version not in versions:
             shown = ", ".join(versions[:5]) + (", ..." if len(versions) > 5 else "")
             raise DcosError(f"version: {version} is not a version of {app_id}; its newest versions are: {shown}")
@@ -265,6 +272,36 @@ class MarathonAppManager:
         if touched:
             return deployment_ids, {a["id"]: a for a in client.list_apps(id_filter=common_group(touched))}
         return deployment_ids, {}
+
+
+def _timestamp_key(value):
+    """A sortable key of a Marathon timestamp (``2026-11-29T16:01:02.345Z``); None if it is not one."""
+    match = _TIMESTAMP_RE.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return None
+    return match.group(1), (match.group(2) or "").ljust(9, "0")
+
+
+def previous_config_version(app_id, current, versions):
+    """The newest of ``versions`` older than the app's current configuration.
+
+    Marathon stores a version for every change, scaling included; ``versionInfo.lastConfigChangeAt``
+    is when the running configuration was written. Every version older than it holds an earlier
+    configuration, and the newest of those is the one a rollback returns to (with the scale it had
+    then). A deployment still rolling out the current configuration does not change this: the app
+    already carries the new configuration while its tasks are replaced.
+    """
+    changed_at = (current.get("versionInfo") or {}).get("lastConfigChangeAt") or current.get("version")
+    changed_key = _timestamp_key(changed_at)
+    if changed_key is None:
+        raise DcosError(f"version: app {app_id} has no readable versionInfo.lastConfigChangeAt ({changed_at!r})")
+    older = [v for v in versions if (_timestamp_key(v) or changed_key) < changed_key]
+    if not older:
+        raise DcosError(
+            f"version: app {app_id} has no version before its current configuration of {changed_at}: "
+            "there is nothing to roll back to"
+        )
+    return max(older, key=_timestamp_key)
 
 
 def read_apps(client, app_id=None, group=None, label=None, tasks=True, versions=False):

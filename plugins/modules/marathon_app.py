@@ -70,6 +70,10 @@ options:
     description:
       - Roll the app back (or forward) to this version, one listed by C(GET /v2/apps/{id}/versions)
         (for example V(2026-11-29T16:01:02.345Z)).
+      - V(previous) means the configuration before the current one, the newest version older than the
+        app's C(versionInfo.lastConfigChangeAt) (scale-only versions since then are skipped). The task
+        fails when there is none. Run twice, it returns to the newer configuration, as a second
+        C(kubectl rollout undo) would; RV(target_version) tells which version was chosen.
       - Nothing is sent when the app already equals that version.
       - Mutually exclusive with O(definition) and O(instances).
     type: str
@@ -173,6 +177,12 @@ EXAMPLES = r"""
         app_id: /int/web
         version: "2026-11-29T16:01:02.345Z"
 
+    - name: Roll back to the configuration before the current one, cancelling a deployment in flight
+      pptv.dcos.marathon_app:
+        app_id: /prod/web
+        version: previous
+        force: true
+
     - name: Converge a whole environment in one call
       pptv.dcos.marathon_app:
         apps:
@@ -203,6 +213,12 @@ deployment_id:
   sample: 5ed4c0c5-9ff8-4a6f-a0cd-f57f59a34b43
 version:
   description: The app's version after the change.
+  returned: when O(app_id) is given
+  type: str
+  sample: "2026-11-29T16:01:02.345Z"
+target_version:
+  description:
+    - The stored version the app was rolled to (O(version), or the one V(previous) chose); null without O(version).
   returned: when O(app_id) is given
   type: str
   sample: "2026-11-29T16:01:02.345Z"

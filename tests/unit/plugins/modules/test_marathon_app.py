@@ -191,6 +191,47 @@ def test_rollback_to_a_listed_version(fake, capsys):
     assert unknown["msg"].startswith("version: 1999-01-01T00:00:00.000Z is not a version of /int/web; its newest")
 
 
+def test_rollback_to_previous_picks_the_configuration_before_the_current_one(fake, capsys):
+    fake.add_app(dict(WEB, id="/int/web"))
+    first = fake.apps["/int/web"]["version"]
+    run(marathon_app, {"app_id": "/int/web", "definition": dict(WEB, labels={"pptv.env": "new"})}, capsys)
+    # A scale-only change after it: Marathon keeps lastConfigChangeAt (the fake moves both).
+    run(marathon_app, {"app_id": "/int/web", "instances": 3}, capsys)
+    app = fake.apps["/int/web"]
+    config_change = sorted(fake.versions["/int/web"])[1]
+    app["versionInfo"]["lastConfigChangeAt"] = config_change
+    result = run(marathon_app, {"app_id": "/int/web", "version": "previous"}, capsys)
+    assert result["changed"] is True
+    assert result["target_version"] == first
+    assert fake.writes[-1].body == {"id": "/int/web", "version": first}
+    assert fake.apps["/int/web"]["labels"] == {"pptv.env": "int", "pptv.port": "8080"}
+    # Run again, "previous" is the configuration just left: the newer one.
+    again = run(marathon_app, {"app_id": "/int/web", "version": "previous"}, capsys)
+    assert again["changed"] is True
+    assert fake.apps["/int/web"]["labels"]["pptv.env"] == "new"
+
+
+def test_rollback_to_previous_cancels_a_running_deployment_with_force(fake, capsys):
+    fake.add_app(dict(WEB, id="/int/web"))
+    first = fake.apps["/int/web"]["version"]
+    run(marathon_app, {"app_id": "/int/web", "definition": dict(WEB, labels={"pptv.env": "new"})}, capsys)
+    rolling_out = fake.lock("/int/web", polls=10**6)  # the new configuration still rolling out
+    result = run(marathon_app, {"app_id": "/int/web", "version": "previous", "force": True}, capsys)
+    assert result["target_version"] == first
+    assert fake.writes[-1].query == {"force": "true"}
+    assert fake.writes[-1].body == {"id": "/int/web", "version": first}
+    assert rolling_out not in fake.deployments
+
+
+def test_rollback_to_previous_without_an_earlier_version_fails_and_sends_nothing(fake, capsys):
+    fake.add_app(dict(WEB, id="/int/web"))
+    fake.requests.clear()
+    result = run(marathon_app, {"app_id": "/int/web", "version": "previous"}, capsys)
+    assert result["failed"] is True
+    assert result["msg"].startswith("version: app /int/web has no version before its current configuration")
+    assert fake.writes == []
+
+
 # -- bulk ---------------------------------------------------------------------------------------
 
 
