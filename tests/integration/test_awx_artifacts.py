@@ -28,9 +28,7 @@ from support.runner import ROOT, run_job
 AWX = ROOT / "awx"
 PLAYBOOKS = ROOT / "playbooks"
 
-# The job templates the repository must define, each with its playbook. Playbooks listed in
-# PENDING_PLAYBOOKS are not written yet (issue 14: promotion); the checks that need the playbook
-# skip them while they are missing. The lead removes an entry here when its playbook lands.
+# The job templates the repository must define, each with its playbook.
 EXPECTED_TEMPLATES = {
     "deploy_env": "playbooks/deploy_env.yml",
     "teardown_env": "playbooks/teardown_env.yml",
@@ -38,7 +36,6 @@ EXPECTED_TEMPLATES = {
     "promote": "playbooks/promote.yml",
     "rollback": "playbooks/rollback.yml",
 }
-PENDING_PLAYBOOKS = {"playbooks/promote.yml", "playbooks/rollback.yml"}
 # Templates that may run against production: the only ones that change prod.
 PROD_TEMPLATES = {"promote", "rollback", "status_env_prod"}
 
@@ -132,8 +129,7 @@ def test_the_template_set_is_complete_and_each_playbook_exists():
     found = {t["id"]: t["playbook"] for t in templates()}
     assert found == EXPECTED_TEMPLATES
     for playbook in found.values():
-        if playbook not in PENDING_PLAYBOOKS:
-            assert (ROOT / playbook).is_file(), f"{playbook} is missing (and not listed in PENDING_PLAYBOOKS)"
+        assert (ROOT / playbook).is_file(), f"{playbook} is missing"
 
 
 def test_templates_never_prompt_for_variables_and_only_promote_and_rollback_touch_prod():
@@ -270,8 +266,6 @@ def playbook_reads(playbook):
 
 @pytest.mark.parametrize("template", templates(), ids=lambda t: t["id"])
 def test_every_survey_variable_is_read_by_the_playbook(template):
-    if template["playbook"] in PENDING_PLAYBOOKS and not (ROOT / template["playbook"]).exists():
-        return  # written with issue 14; checked as soon as it exists
     reads = playbook_reads(template["playbook"])
     for question in survey(template)["spec"]:
         assert question["variable"] in reads, f"{template['playbook']} never reads {question['variable']}"
