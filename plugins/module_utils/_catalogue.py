@@ -17,7 +17,11 @@ and the benchmarks share them:
   parameters ``net``/``ip``/``dns``, the log and data bind mounts, the health check, the labels of
   contract v1).
 
-:func:`plan` runs all three on the ``env_plan`` module's parameters (a plain dict) and returns
+* :func:`parse_release` checks a promotion of one selected service (its image by digest, of the
+  catalogue image's repository) and adds its canary app (``/<env>/<name>-canary``, label
+  ``pptv.dcos/canary-of``) when it has canary instances.
+
+:func:`plan` runs them on the ``env_plan`` module's parameters (a plain dict) and returns
 its result. Every message names the entry (``catalogue entry 2 (web): port: ...``) or the option.
 """
 
