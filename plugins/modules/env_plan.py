@@ -23,8 +23,8 @@ description:
     DNS server), its logs directory bind-mounted at O(logs_container_path), its data directory at
     C(data_path) when it is stateful (and an C(upgradeStrategy) that stops the old task before the new one
     starts), a C(MESOS_HTTP) or C(MESOS_TCP) health check, and the labels of the service-discovery contract v1.
-  - With O(release), plans the promotion of one service instead: its main app on a new image by digest and
-    optionally a canary app beside it.
+  - With O(release), plans the promotion of one service instead (its main app on a new image by digest, and
+    optionally a canary app beside it).
   - 'Every problem is reported before anything is deployed, naming the catalogue entry
     (C(catalogue entry 2 (web\): port: must be 65535 or less, got 70000)) or the option. See
     C(docs/catalogue.md) for the format of the catalogue and every rule.'
@@ -98,7 +98,7 @@ options:
     description:
       - A promotion of one service (what C(promote.yml) deploys). The whole catalogue is still validated, but
         the plan covers only that service's main app, on O(release.image), and, with
-        O(release.canary_instances), its canary app C(/<env>/<name>-canary) beside it: RV(services),
+        O(release.canary_instances), its canary app C(/<env>/<name>-canary) beside it; RV(services),
         RV(app_ids) (main app first), RV(log_dirs), RV(data_dirs) and RV(apps) hold those apps only.
       - The main app's definition is the one a plan without O(release) renders, but for the image; promoting
         the image already deployed plans the same definition.
