@@ -17,7 +17,11 @@ and the benchmarks share them:
   parameters ``net``/``ip``/``dns``, the log and data bind mounts, the health check, the labels of
   contract v1).
 
-:func:`plan` runs all three on the ``env_plan`` module's parameters (a plain dict) and returns
+* :func:`parse_release` checks a promotion of one selected service (its image by digest, of the
+  catalogue image's repository) and adds its canary app (``/<env>/<name>-canary``, label
+  ``pptv.dcos/canary-of``) when it has canary instances.
+
+:func:`plan` runs them on the ``env_plan`` module's parameters (a plain dict) and returns
 its result. Every message names the entry (``catalogue entry 2 (web): port: ...``) or the option.
 """
 
@@ -148,6 +152,12 @@ class Service:
         """A shared dependency (Redis, MariaDB, ...): a service without a project."""
         return self.project is None
 
+    def replaced(self, **changes):
+        """A copy with ``changes`` (a release's image, a canary's name and instances)."""
+        fields = {key: getattr(self, key) for key in self.__slots__}
+        fields.update(changes)
+        return Service(**fields)
+
     def __repr__(self):
         return f"Service({self.name!r}, index={self.index})"
 
@@ -160,8 +170,9 @@ def service_name(value, option):
     return _validate.name(value, option, NAME_RE, NAME_WORDS, max_length=NAME_MAX)
 
 
-def image(value, option):
-    """A Docker image reference: ``repo[:tag]`` or ``repo[:tag]@sha256:<64 hex>``."""
+def image_parts(value, option):
+    """A Docker image reference ``repo[:tag][@sha256:<64 hex>]`` -> ``(repository, tag, digest)``
+    (``tag`` and ``digest`` None when absent)."""
     _validate.printable(value, option)
     reference, at, digest = value.partition("@")
     if at and not _DIGEST_RE.fullmatch(digest):
@@ -176,6 +187,12 @@ def image(value, option):
         or (tag is not None and not _TAG_RE.fullmatch(tag))
     ):
         raise DcosError(f"{option}: {value!r} is not a Docker image reference ({_IMAGE_WORDS})")
+    return repository, tag, digest if at else None
+
+
+def image(value, option):
+    """A Docker image reference: ``repo[:tag]`` or ``repo[:tag]@sha256:<64 hex>``."""
+    image_parts(value, option)
     return value
 
 
@@ -527,8 +544,9 @@ def data_dir(data_root, env, service):
     return posixpath.join(data_root, env, service.name) if service.stateful else None
 
 
-def labels(env, service, ip):
-    """The labels of the service-discovery contract v1 (docs/label-contract.md)."""
+def labels(env, service, ip, canary_of=None):
+    """The labels of the service-discovery contract v1 (docs/label-contract.md); ``canary_of`` is
+    the main app's ID when the app is a canary."""
     result = {
         _contract.CONTRACT: _contract.VERSION,
         _contract.ENV: env,
@@ -539,6 +557,8 @@ def labels(env, service, ip):
     }
     if service.aliases:
         result[_contract.ALIASES] = ",".join(service.aliases)
+    if canary_of is not None:
+        result[_contract.CANARY_OF] = canary_of
     return result
 
 
@@ -559,11 +579,13 @@ def render_definition(
     logs_root=DEFAULT_LOGS_ROOT,
     data_root=DEFAULT_DATA_ROOT,
     logs_container_path=DEFAULT_LOGS_CONTAINER_PATH,
+    canary_of=None,
 ):
     """The Marathon app definition of ``service`` in ``env`` on its fixed ``ip``.
 
     ``env`` is the env's name; ``network`` the Docker network (docker parameter ``net``);
-    ``dns_ip`` the env's DNS server (docker parameter ``dns``).
+    ``dns_ip`` the env's DNS server (docker parameter ``dns``); ``canary_of`` the main app's ID
+    when ``service`` is a canary (:func:`parse_release`).
     """
     volumes = [{"containerPath": logs_container_path, "hostPath": log_dir(logs_root, env, service), "mode": "RW"}]
     if service.stateful:
@@ -574,7 +596,7 @@ def render_definition(
     if service.cmd is not None:
         definition["cmd"] = service.cmd
     definition["env"] = dict(service.env)
-    definition["labels"] = labels(env, service, ip)
+    definition["labels"] = labels(env, service, ip, canary_of)
     definition["container"] = {
         "type": "DOCKER",
         "docker": {
@@ -594,6 +616,109 @@ def render_definition(
     if service.stateful:
         definition["upgradeStrategy"] = dict(STATEFUL_UPGRADE)
     return definition
+
+
+# -- a release: one service on a new image, and its canary ----------------------------------------
+
+RELEASE_OPTIONS = ("service", "image", "canary_instances")
+CANARY_SUFFIX = "-canary"
+CANARY_MAX = 1000
+
+
+class Release:
+    """One promotion: ``main`` (the service on the release image, with ``copy`` from the selection)
+    and ``canary`` (None when ``canary_instances`` is 0)."""
+
+    __slots__ = ("canary", "canary_instances", "copy", "main")
+
+    def __init__(self, main, copy, canary, canary_instances):
+        self.main = main
+        self.copy = copy
+        self.canary = canary
+        self.canary_instances = canary_instances
+
+    def result(self, env):
+        """The module's ``release`` return value."""
+        return {
+            "service": self.main.name,
+            "app_id": app_id(env, self.main),
+            "canary_app_id": None if self.canary is None else app_id(env, self.canary),
+            "image": self.main.image,
+            "canary_instances": self.canary_instances,
+        }
+
+
+def release_image(value, service, option="release.image"):
+    """``value``, by digest and of the repository of ``service``'s catalogue image (registry and
+    path, tag and digest left out on both sides, compared as written). Returned as given: a tag
+    beside the digest is kept (Docker pulls by the digest)."""
+    repository, _tag, digest = image_parts(value, option)
+    if digest is None:
+        raise DcosError(
+            f"{option}: {value!r} is not by digest; a release runs repository@sha256:<64 lower-case hex digits>"
+        )
+    expected = image_parts(service.image, f"{service.where}: image")[0]
+    if repository != expected:
+        raise DcosError(
+            f"{option}: repository {repository} is not the repository of {service.name}'s catalogue image "
+            f"({expected}); a release runs only its own service's images"
+        )
+    return value
+
+
+def _release_service(value, selection, option="release.service"):
+    """The ``(service, copy)`` pair of the env's selection named ``value``."""
+    service_name(value, option)
+    pairs = {service.name: (service, copy) for service, copy in selection.services}
+    if value not in pairs:
+        raise DcosError(
+            f"{option}: {value} is not a service of env {selection.env} (its services: {', '.join(pairs)})"
+            f"{_suggest(value, pairs)}"
+        )
+    return pairs[value]
+
+
+def canary_instances(value, main, services, option="release.canary_instances"):
+    """The canary's instances (0: no canary); a stateful service has none, and the canary's name
+    (``<name>-canary``) must be a free service name of at most 63 characters."""
+    count = _validate.integer(0 if value is None else value, option, minimum=0, maximum=CANARY_MAX)
+    if count == 0:
+        return 0
+    if main.stateful:
+        raise DcosError(
+            f"{option}: {main.name} is stateful; a canary would run a second task on its data directory (give 0)"
+        )
+    name = main.name + CANARY_SUFFIX
+    service_name(name, f"{option}: the canary's name {name}")
+    taken = next((s for s in services if s.name == name), None)
+    if taken is not None:
+        raise DcosError(f"{option}: the canary's name {name} is already the name of {taken.where}")
+    return count
+
+
+def parse_release(value, selection, services, option="release"):
+    """The ``release`` option checked against the env's selection -> :class:`Release`."""
+    if not isinstance(value, dict):
+        raise DcosError(f"{option}: must be a map with service, image and canary_instances, got {_type_name(value)}")
+    for key in value:
+        if key not in RELEASE_OPTIONS:
+            raise DcosError(f"{option}.{key}: not an option of {option}{_suggest(key, RELEASE_OPTIONS)}")
+    service, copy = _release_service(value.get("service"), selection)
+    main = service.replaced(image=release_image(value.get("image"), service))
+    count = canary_instances(value.get("canary_instances"), main, services)
+    canary = main.replaced(name=main.name + CANARY_SUFFIX, instances=count) if count else None
+    return Release(main, copy, canary, count)
+
+
+def _planned(env, selection, release):
+    """``(service, copy, canary_of)`` of each app the plan covers: the selection, or the release's
+    main app then its canary."""
+    if release is None:
+        return [(service, copy, None) for service, copy in selection.services]
+    planned = [(release.main, release.copy, None)]
+    if release.canary is not None:
+        planned.append((release.canary, release.copy, app_id(env, release.main)))
+    return planned
 
 
 # -- the env_plan module's whole computation ------------------------------------------------------
@@ -629,6 +754,27 @@ def _check_env_zones(env, selected):
                 )
 
 
+def _row(service, copy, canary_of, env, logs_root, data_root):
+    """One entry of the ``services`` result."""
+    return {
+        "name": service.name,
+        "app_id": app_id(env, service),
+        "fqdn": service.fqdn,
+        "names": service.names,
+        "port": service.port,
+        "protocol": service.protocol,
+        "check": service.check,
+        "image": service.image,
+        "project": service.project,
+        "stateful": service.stateful,
+        "dependencies": list(service.dependencies),
+        "copy": copy,
+        "canary_of": canary_of,
+        "log_dir": log_dir(logs_root, env, service),
+        "data_dir": data_dir(data_root, env, service),
+    }
+
+
 def plan(params):
     """The ``env_plan`` module's result keys from its parameters (a plain dict); raises
     :class:`DcosError` naming the option or the catalogue entry."""
@@ -651,26 +797,9 @@ def plan(params):
             "lacks resolve to it"
         )
     _check_env_zones(env, selection.services)
-    rows = []
-    for service, copy in selection.services:
-        rows.append(
-            {
-                "name": service.name,
-                "app_id": app_id(env.name, service),
-                "fqdn": service.fqdn,
-                "names": service.names,
-                "port": service.port,
-                "protocol": service.protocol,
-                "check": service.check,
-                "image": service.image,
-                "project": service.project,
-                "stateful": service.stateful,
-                "dependencies": list(service.dependencies),
-                "copy": copy,
-                "log_dir": log_dir(logs_root, env.name, service),
-                "data_dir": data_dir(data_root, env.name, service),
-            }
-        )
+    release = None if params.get("release") is None else parse_release(params["release"], selection, services)
+    planned = _planned(env.name, selection, release)
+    rows = [_row(service, copy, canary_of, env.name, logs_root, data_root) for service, copy, canary_of in planned]
     result = {
         "env": env.name,
         "kind": selection.kind,
@@ -683,6 +812,8 @@ def plan(params):
             {"name": s.name, "fqdn": s.fqdn, "port": s.port, "protocol": s.protocol} for s in selection.fallback
         ],
     }
+    if release is not None:
+        result["release"] = release.result(env.name)
     if params.get("ips") is not None:
         addresses = _app_ips(params["ips"], result["app_ids"])
         result["apps"] = [
@@ -697,8 +828,9 @@ def plan(params):
                     logs_root,
                     data_root,
                     logs_container_path,
+                    canary_of,
                 ),
             }
-            for row, (service, _copy) in zip(rows, selection.services)
+            for row, (service, _copy, canary_of) in zip(rows, planned)
         ]
     return result

@@ -23,6 +23,8 @@ description:
     DNS server), its logs directory bind-mounted at O(logs_container_path), its data directory at
     C(data_path) when it is stateful (and an C(upgradeStrategy) that stops the old task before the new one
     starts), a C(MESOS_HTTP) or C(MESOS_TCP) health check, and the labels of the service-discovery contract v1.
+  - With O(release), plans the promotion of one service instead (its main app on a new image by digest, and
+    optionally a canary app beside it).
   - 'Every problem is reported before anything is deployed, naming the catalogue entry
     (C(catalogue entry 2 (web\): port: must be 65535 or less, got 70000)) or the option. See
     C(docs/catalogue.md) for the format of the catalogue and every rule.'
@@ -90,7 +92,43 @@ options:
     description:
       - App ID to fixed IP (the allocations of M(pptv.dcos.ip_pool)). When given, RV(apps) is returned.
       - Every app the env deploys needs an address; other keys are ignored.
+      - With O(release) and O(release.canary_instances) more than 0, the canary's app ID needs its own address.
     type: dict
+  release:
+    description:
+      - A promotion of one service (what C(promote.yml) deploys). The whole catalogue is still validated, but
+        the plan covers only that service's main app, on O(release.image), and, with
+        O(release.canary_instances), its canary app C(/<env>/<name>-canary) beside it; RV(services),
+        RV(app_ids) (main app first), RV(log_dirs), RV(data_dirs) and RV(apps) hold those apps only.
+      - The main app's definition is the one a plan without O(release) renders, but for the image; promoting
+        the image already deployed plans the same definition.
+      - The canary's definition is the main app's with its own app ID, O(release.canary_instances) instances,
+        its own fixed IP (from O(ips)) and logs directory C(<logs_root>/<env>/<name>-canary), and the label
+        C(pptv.dcos/canary-of) set to the main app's ID (the discovery daemon serves the main app's names from
+        both).
+    type: dict
+    suboptions:
+      service:
+        description:
+          - The catalogue name of the service to release; one of the services the env deploys.
+        type: str
+        required: true
+      image:
+        description:
+          - The image to run, by digest, C(repository@sha256:<64 lower-case hex digits>). Its repository (registry
+            and path, without tag or digest) must be the repository of the service's catalogue C(image), compared as
+            written (V(redis) is not V(docker.io/library/redis)).
+          - A C(repository:tag@sha256:...) reference is accepted and kept as given, tag included (Docker pulls by
+            the digest; the tag is not compared with the catalogue's).
+        type: str
+        required: true
+      canary_instances:
+        description:
+          - The instances of the canary app; V(0) plans no canary. At most V(1000).
+          - A stateful service cannot have a canary (two tasks on one data directory), and the canary's name
+            C(<name>-canary) must not be the name of a catalogue service.
+        type: int
+        default: 0
 notes:
   - The module runs on the controller and needs no connection to anything.
 seealso:
@@ -129,6 +167,21 @@ EXAMPLES = r"""
   pptv.dcos.marathon_app:
     url: http://127.0.0.1:8080
     apps: "{{ plan_apps.apps }}"
+
+- name: Plan the promotion of web in prod, by digest, with a canary of one instance
+  pptv.dcos.env_plan:
+    catalogue: "{{ dcos_catalogue }}"
+    env: prod
+    envs: "{{ dcos_envs }}"
+    zones: "{{ dcos_zones }}"
+    network: "{{ dcos_network.name }}"
+    ips: "{{ allocation.allocations | items2dict(key_name='app_id', value_name='ip') }}"
+    release:
+      service: web
+      image: registry.example.com/shop/web@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+      canary_instances: 1
+  register: release_plan
+# release_plan.app_ids: [/prod/web, /prod/web-canary]
 """
 
 RETURN = r"""
@@ -149,7 +202,9 @@ project:
   type: str
   sample: shop
 services:
-  description: The services the env deploys, in catalogue order.
+  description:
+    - The services the env deploys, in catalogue order.
+    - With O(release), the released service (with its release image), then its canary when it has one.
   returned: success
   type: list
   elements: dict
@@ -192,6 +247,9 @@ services:
     copy:
       description: True for a shared service copied into a functional env.
       type: bool
+    canary_of:
+      description: For the canary of a release, the app ID of its main app; null otherwise.
+      type: str
     log_dir:
       description: Its logs directory on the agents, C(<logs_root>/<env>/<name>).
       type: str
@@ -201,7 +259,7 @@ services:
   sample:
     - {"name": "redis", "app_id": "/func-shop/redis", "fqdn": "redis.pptv.lab", "names": ["redis.pptv.lab"],
        "port": 6379, "protocol": "tcp", "check": "tcp", "image": "redis:7", "project": null, "stateful": true,
-       "dependencies": [], "copy": true, "log_dir": "/home/logs/func-shop/redis",
+       "dependencies": [], "copy": true, "canary_of": null, "log_dir": "/home/logs/func-shop/redis",
        "data_dir": "/home/data/func-shop/redis"}
 app_ids:
   description: The app IDs of RV(services), in order.
@@ -243,7 +301,9 @@ fallback:
       type: str
   sample: [{"name": "api", "fqdn": "api.pptv.lab", "port": 8081, "protocol": "http"}]
 apps:
-  description: The O(pptv.dcos.marathon_app#module:apps) list of M(pptv.dcos.marathon_app), one entry per service.
+  description:
+    - The O(pptv.dcos.marathon_app#module:apps) list of M(pptv.dcos.marathon_app), one entry per app of
+      RV(app_ids), in order.
   returned: when O(ips) is given
   type: list
   elements: dict
@@ -274,6 +334,32 @@ apps:
         portDefinitions: []
         healthChecks: [{"protocol": "MESOS_HTTP", "port": 8080, "path": "/", "gracePeriodSeconds": 60,
                         "intervalSeconds": 5, "timeoutSeconds": 3, "maxConsecutiveFailures": 3}]
+release:
+  description: The release planned.
+  returned: when O(release) is given
+  type: dict
+  contains:
+    service:
+      description: The service released.
+      type: str
+    app_id:
+      description: Its main app's ID.
+      type: str
+    canary_app_id:
+      description: The canary's app ID, C(/<env>/<name>-canary); null when O(release.canary_instances) is 0.
+      type: str
+    image:
+      description: The release image, as given.
+      type: str
+    canary_instances:
+      description: The canary's instances (0 for no canary).
+      type: int
+  sample:
+    service: web
+    app_id: /prod/web
+    canary_app_id: /prod/web-canary
+    image: registry.example.com/shop/web@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+    canary_instances: 1
 actions:
   description: Always empty (the module changes nothing).
   returned: always
@@ -301,6 +387,14 @@ def argument_spec():
         data_root=dict(type="str", default=_catalogue.DEFAULT_DATA_ROOT),
         logs_container_path=dict(type="str", default=_catalogue.DEFAULT_LOGS_CONTAINER_PATH),
         ips=dict(type="dict"),
+        release=dict(
+            type="dict",
+            options=dict(
+                service=dict(type="str", required=True),
+                image=dict(type="str", required=True),
+                canary_instances=dict(type="int", default=0),
+            ),
+        ),
     )
 
 

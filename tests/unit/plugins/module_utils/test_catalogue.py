@@ -635,6 +635,7 @@ def test_the_services_rows():
             "stateful": True,
             "dependencies": [],
             "copy": True,
+            "canary_of": None,
             "log_dir": "/gluster/logs/func-shop/redis",
             "data_dir": "/gluster/data/func-shop/redis",
         },
@@ -651,6 +652,7 @@ def test_the_services_rows():
             "stateful": False,
             "dependencies": ["api", "redis"],
             "copy": False,
+            "canary_of": None,
             "log_dir": "/gluster/logs/func-shop/web",
             "data_dir": None,
         },
@@ -884,3 +886,240 @@ def test_render_definition_alone_reuses_the_same_rules():
     ]
     assert definition["labels"]["pptv.dcos/env"] == "bench"
     assert _catalogue.app_id("bench", web) == "/bench/web"
+
+
+# -- a release: one service on a new image, and its canary ------------------------------------------
+
+NEW_DIGEST = "sha256:" + "fedcba9876543210" * 4
+WEB_REPOSITORY = "registry.example.com:5000/shop/web"
+RELEASE_IMAGE = f"{WEB_REPOSITORY}@{NEW_DIGEST}"
+CANARY_IP = "10.201.0.200"
+
+
+def release_plan(canary_instances=1, env="prod", service="web", image=RELEASE_IMAGE, **overrides):
+    ips = dict(ips_for(env, ALL), **{f"/{env}/{service}-canary": CANARY_IP})
+    overrides.setdefault("ips", ips)
+    release = {"service": service, "image": image, "canary_instances": canary_instances}
+    result = _catalogue.plan(params(env=env, release=release, **overrides))
+    return result, {a["app_id"]: a["definition"] for a in result.get("apps", [])}
+
+
+def test_a_release_plans_only_its_service_and_its_canary():
+    result, apps = release_plan(canary_instances=2)
+    assert result["app_ids"] == ["/prod/web", "/prod/web-canary"]
+    assert list(apps) == result["app_ids"]
+    assert [(s["name"], s["canary_of"]) for s in result["services"]] == [("web", None), ("web-canary", "/prod/web")]
+    assert [s["image"] for s in result["services"]] == [RELEASE_IMAGE, RELEASE_IMAGE]
+    assert result["log_dirs"] == ["/home/logs/prod/web", "/home/logs/prod/web-canary"]
+    assert result["data_dirs"] == []
+    assert result["release"] == {
+        "service": "web",
+        "app_id": "/prod/web",
+        "canary_app_id": "/prod/web-canary",
+        "image": RELEASE_IMAGE,
+        "canary_instances": 2,
+    }
+    assert (result["env"], result["kind"]) == ("prod", "full")
+
+
+def test_a_release_replaces_only_the_image_of_the_main_app():
+    _result, normal = plan_apps(env="prod")
+    _release, apps = release_plan()
+    expected = copy.deepcopy(normal["/prod/web"])
+    expected["container"]["docker"]["image"] = RELEASE_IMAGE
+    assert apps["/prod/web"] == expected
+    assert normal["/prod/web"]["container"]["docker"]["image"] == f"{WEB_REPOSITORY}:1.4@{DIGEST}"
+
+
+def test_the_canary_definition():
+    _result, apps = release_plan(canary_instances=3)
+    main, canary = apps["/prod/web"], apps["/prod/web-canary"]
+    assert canary["instances"] == 3 and main["instances"] == 1
+    assert canary["labels"] == dict(main["labels"], **{"pptv.dcos/ip": CANARY_IP, "pptv.dcos/canary-of": "/prod/web"})
+    assert "pptv.dcos/canary-of" not in main["labels"]
+    assert canary["container"]["docker"]["image"] == RELEASE_IMAGE
+    assert canary["container"]["docker"]["parameters"] == [
+        {"key": "net", "value": "pptv-lab"},
+        {"key": "ip", "value": CANARY_IP},
+        {"key": "dns", "value": "10.201.0.34"},
+    ]
+    assert canary["container"]["volumes"] == [
+        {"containerPath": "/home/logs", "hostPath": "/home/logs/prod/web-canary", "mode": "RW"}
+    ]
+    assert canary["healthChecks"] == main["healthChecks"]
+    different = {key for key in main if main[key] != canary[key]}
+    assert different == {"instances", "labels", "container"}
+    prepare_definition("/prod/web-canary", canary, option="apps[1].definition")
+
+
+def test_the_canary_keeps_the_aliases_cmd_and_env_of_its_main_app():
+    catalogue = with_entry(3, aliases=["www.pptv.lab"], cmd="run", env={"A": 1})
+    _result, apps = release_plan(catalogue=catalogue)
+    main, canary = apps["/prod/web"], apps["/prod/web-canary"]
+    assert canary["labels"]["pptv.dcos/aliases"] == main["labels"]["pptv.dcos/aliases"] == "www.pptv.lab"
+    assert (canary["cmd"], canary["env"]) == (main["cmd"], main["env"]) == ("run", {"A": "1"})
+
+
+def test_the_daemon_accepts_the_canary_as_a_canary_of_its_main_app():
+    catalogue = with_entry(3, aliases=["www.pptv.lab"])
+    _result, apps = release_plan(catalogue=catalogue)
+    listed = [dict(definition, id=app, tasks=[]) for app, definition in apps.items()]
+    parsed = _contract.parse_apps(listed, {env: ZONES for env in ENVS})
+    assert parsed.quarantined == {}
+    main, canary = parsed.services["/prod/web"], parsed.services["/prod/web-canary"]
+    assert (main.canary_of, canary.canary_of) == (None, "/prod/web")
+    assert (canary.name, canary.port, canary.protocol) == (main.name, main.port, main.protocol)
+    assert canary.names == main.names
+    assert (main.ip, canary.ip) == ("10.201.0.103", CANARY_IP)
+
+
+def test_no_canary_when_canary_instances_is_0():
+    result, apps = release_plan(canary_instances=0)
+    assert result["app_ids"] == ["/prod/web"] == list(apps)
+    assert result["release"]["canary_app_id"] is None and result["release"]["canary_instances"] == 0
+    assert [s["name"] for s in result["services"]] == ["web"]
+
+
+def test_canary_instances_defaults_to_0():
+    result = _catalogue.plan(params(env="prod", release={"service": "web", "image": RELEASE_IMAGE}))
+    assert result["app_ids"] == ["/prod/web"]
+    assert result["release"]["canary_app_id"] is None
+
+
+def test_a_release_of_the_image_already_planned_is_the_normal_definition():
+    _result, normal = plan_apps(env="prod")
+    _release, apps = release_plan(canary_instances=0, image=CATALOGUE[3]["image"])
+    assert apps["/prod/web"] == normal["/prod/web"]
+
+
+def test_the_canary_is_idempotent_against_marathons_normalisation():
+    _result, apps = release_plan()
+    body = prepare_definition("/prod/web-canary", apps["/prod/web-canary"])
+    stored = lab_appdef.present(lab_appdef.normalise(copy.deepcopy(body), lambda port: port or 10000))
+    assert diff_app(apps["/prod/web-canary"], stored)[0] == []
+
+
+def test_a_tag_beside_the_digest_is_kept_as_given():
+    image = f"{WEB_REPOSITORY}:2.0@{NEW_DIGEST}"
+    result, apps = release_plan(image=image)
+    assert result["release"]["image"] == image
+    assert {d["container"]["docker"]["image"] for d in apps.values()} == {image}
+
+
+def test_a_release_of_a_stateful_service_without_canary():
+    image = f"redis@{NEW_DIGEST}"
+    result, apps = release_plan(canary_instances=0, service="redis", image=image)
+    assert result["app_ids"] == ["/prod/redis"]
+    assert result["data_dirs"] == ["/home/data/prod/redis"]
+    assert apps["/prod/redis"]["upgradeStrategy"] == {"minimumHealthCapacity": 0, "maximumOverCapacity": 0}
+
+
+def test_a_release_in_a_functional_env_keeps_the_copy_flag():
+    result, _apps = release_plan(env="func-shop", service="redis", image=f"redis@{NEW_DIGEST}", canary_instances=0)
+    assert [(s["name"], s["copy"]) for s in result["services"]] == [("redis", True)]
+
+
+def test_a_release_without_ips_has_no_apps():
+    result, _apps = release_plan(ips=None)
+    assert "apps" not in result
+    assert result["app_ids"] == ["/prod/web", "/prod/web-canary"]
+
+
+def test_the_canary_needs_its_own_address():
+    ips = ips_for("prod", ALL)
+    with pytest.raises(DcosError) as info:
+        release_plan(ips=ips)
+    assert info.value.msg.startswith("ips: no address for /prod/web-canary")
+    with pytest.raises(DcosError) as info:
+        release_plan(ips=dict(ips, **{"/prod/web-canary": "10.201.0.103"}))
+    assert info.value.msg == "ips[/prod/web-canary]: 10.201.0.103 is also the address of /prod/web"
+
+
+def test_the_whole_catalogue_is_validated_before_the_release():
+    catalogue = with_entry(4, port=70000)
+    with pytest.raises(DcosError) as info:
+        release_plan(catalogue=catalogue)
+    assert info.value.msg == "catalogue entry 4 (api): port: must be 65535 or less, got 70000"
+
+
+@pytest.mark.parametrize(
+    ("release", "expected"),
+    [
+        (
+            {"service": "shop"},
+            "release.service: shop is not a service of env prod (its services: redis, mariadb, zookeeper, web, api)",
+        ),
+        (
+            {"service": "webb"},
+            "release.service: webb is not a service of env prod (its services: redis, mariadb, zookeeper, web, api) "
+            "(did you mean web?)",
+        ),
+        ({"service": None}, f"release.service: must be a non-empty string ({_catalogue.NAME_WORDS}), got None"),
+        ({"image": None}, "release.image: must be a non-empty string, got None"),
+        (
+            {"image": f"{WEB_REPOSITORY}:1.5"},
+            f"release.image: '{WEB_REPOSITORY}:1.5' is not by digest; a release runs "
+            "repository@sha256:<64 lower-case hex digits>",
+        ),
+        (
+            {"image": f"{WEB_REPOSITORY}@sha256:ABC"},
+            f"release.image: the digest 'sha256:ABC' of '{WEB_REPOSITORY}@sha256:ABC' is not "
+            "sha256:<64 lower-case hex digits>",
+        ),
+        (
+            {"image": f"registry.example.com:5000/shop/api@{NEW_DIGEST}"},
+            "release.image: repository registry.example.com:5000/shop/api is not the repository of web's catalogue "
+            f"image ({WEB_REPOSITORY}); a release runs only its own service's images",
+        ),
+        (
+            {"image": f"registry.example.com/shop/web@{NEW_DIGEST}"},
+            "release.image: repository registry.example.com/shop/web is not the repository of web's catalogue "
+            f"image ({WEB_REPOSITORY}); a release runs only its own service's images",
+        ),
+        ({"canary_instances": -1}, "release.canary_instances: must be 0 or more, got -1"),
+        ({"canary_instances": 1001}, "release.canary_instances: must be 1000 or less, got 1001"),
+        ({"canary_instances": True}, "release.canary_instances: must be an integer, got True"),
+        (
+            {"service": "redis", "image": f"redis@{NEW_DIGEST}"},
+            "release.canary_instances: redis is stateful; a canary would run a second task on its data directory "
+            "(give 0)",
+        ),
+        ({"canary": 1}, "release.canary: not an option of release"),
+    ],
+)
+def test_a_bad_release_names_its_option(release, expected):
+    given = dict({"service": "web", "image": RELEASE_IMAGE, "canary_instances": 1}, **release)
+    fails(expected, env="prod", release=given)
+
+
+def test_a_release_must_be_a_map():
+    fails("release: must be a map with service, image and canary_instances, got str", release="web")
+
+
+def test_a_service_outside_a_functional_env_is_not_released():
+    fails(
+        "release.service: api is not a service of env func-shop (its services: redis, web)",
+        env="func-shop",
+        release={"service": "api", "image": f"pay/api@{NEW_DIGEST}"},
+    )
+
+
+def test_the_canary_name_must_be_free_in_the_catalogue():
+    catalogue = copy.deepcopy(CATALOGUE) + [{"name": "web-canary", "image": "other:1", "port": 9000}]
+    fails(
+        "release.canary_instances: the canary's name web-canary is already the name of catalogue entry 5 (web-canary)",
+        catalogue=catalogue,
+        env="prod",
+        release={"service": "web", "image": RELEASE_IMAGE, "canary_instances": 1},
+    )
+
+
+def test_the_canary_name_must_be_a_service_name():
+    name = "w" * 60
+    catalogue = copy.deepcopy(CATALOGUE) + [{"name": name, "image": "long", "port": 9000}]
+    fails(
+        f"release.canary_instances: the canary's name {name}-canary: must be at most 63 characters, got 67",
+        catalogue=catalogue,
+        env="prod",
+        release={"service": name, "image": f"long@{NEW_DIGEST}", "canary_instances": 1},
+    )

@@ -180,3 +180,104 @@ def test_the_apps_deploy_with_marathon_app_and_a_second_run_changes_nothing(fake
     again, _out = run(marathon_app, {"url": url, "apps": again_plan["apps"]}, capsys)
     assert again["changed"] is False, again
     assert fake.writes == []
+
+
+# -- release: one service by digest, and its canary ------------------------------------------------
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+INT_IPS = {f"/int/{e['name']}": f"10.201.0.{101 + n}" for n, e in enumerate(CATALOGUE)}
+CANARY_IP = "10.201.0.200"
+
+
+def release_args(catalogue=None, ips=None, **release):
+    """The plan arguments for int with a release of web (``release`` overrides its fields)."""
+    args = plan_args(env="int", release=dict({"service": "web", "image": f"sample@{DIGEST}"}, **release))
+    if catalogue is not None:
+        args["catalogue"] = catalogue
+    if ips is not None:
+        args["ips"] = ips
+    return args
+
+
+def test_a_release_plan_through_the_module(capsys):
+    ips = dict(INT_IPS, **{"/int/web-canary": CANARY_IP})
+    result, _out = run(env_plan, release_args(ips=ips, canary_instances=1), capsys)
+    assert not result.get("failed"), result
+    assert set(result) - {"invocation"} == RESULT_KEYS | {"apps", "release"}
+    assert (result["changed"], result["actions"]) == (False, [])
+    assert result["release"] == {
+        "service": "web",
+        "app_id": "/int/web",
+        "canary_app_id": "/int/web-canary",
+        "image": f"sample@{DIGEST}",
+        "canary_instances": 1,
+    }
+    assert result["app_ids"] == ["/int/web", "/int/web-canary"] == [a["app_id"] for a in result["apps"]]
+    assert result["log_dirs"] == ["/home/logs/int/web", "/home/logs/int/web-canary"]
+    main, canary = (a["definition"] for a in result["apps"])
+    assert canary["labels"]["pptv.dcos/canary-of"] == "/int/web"
+    assert canary["labels"]["pptv.dcos/ip"] == CANARY_IP
+    assert {"key": "ip", "value": CANARY_IP} in canary["container"]["docker"]["parameters"]
+    assert main["container"]["docker"]["image"] == canary["container"]["docker"]["image"] == f"sample@{DIGEST}"
+
+
+def test_canary_instances_defaults_to_0_in_the_argument_spec(capsys):
+    result, _out = run(env_plan, release_args(), capsys)
+    assert result["release"]["canary_instances"] == 0 and result["release"]["canary_app_id"] is None
+    assert result["app_ids"] == ["/int/web"]
+    assert "release" not in run(env_plan, plan_args(), capsys)[0]
+
+
+@pytest.mark.parametrize(
+    ("release", "message"),
+    [
+        ({"service": "cache"}, "release.service: cache is not a service of env int (its services: "),
+        ({"image": "sample:2"}, "release.image: 'sample:2' is not by digest"),
+        ({"image": f"other/sample@{DIGEST}"}, "release.image: repository other/sample is not the repository of web's"),
+        ({"canary_instances": -1}, "release.canary_instances: must be 0 or more, got -1"),
+        (
+            {"service": "redis", "image": f"redis@{DIGEST}", "canary_instances": 1},
+            "release.canary_instances: redis is stateful",
+        ),
+    ],
+)
+def test_a_bad_release_fails_naming_its_option(release, message, capsys):
+    result, out = run(env_plan, release_args(**release), capsys)
+    assert result["failed"] is True
+    assert result["msg"].startswith(message), result["msg"]
+    assert (result["changed"], result["actions"]) == (False, [])
+    assert "Traceback" not in out
+
+
+def test_a_release_without_an_image_is_ansibles_own_refusal(capsys):
+    args = plan_args(release={"service": "web"})
+    result, _out = run(env_plan, args, capsys)
+    assert result["failed"] is True
+    assert result["msg"] == "missing required arguments: image found in release"
+
+
+def test_promoting_the_running_image_changes_nothing_and_a_canary_deploys_beside_it(fake, capsys):
+    url = "http://marathon.test:8080"
+    digest_catalogue = copy.deepcopy(CATALOGUE)
+    digest_catalogue[3]["image"] = f"sample@{DIGEST}"
+    plan, _out = run(env_plan, plan_args(env="int", catalogue=digest_catalogue, ips=INT_IPS), capsys)
+    run(marathon_app, {"url": url, "apps": plan["apps"]}, capsys)
+    for app in fake.apps.values():
+        stored = {k: v for k, v in app.items() if k not in ("tasks", "version", "versionInfo")}
+        app.update(lab_appdef.present(lab_appdef.normalise(stored, None)))
+
+    same, _out = run(env_plan, release_args(catalogue=digest_catalogue, ips=INT_IPS), capsys)
+    fake.requests.clear()
+    again, _out = run(marathon_app, {"url": url, "apps": same["apps"]}, capsys)
+    assert again["changed"] is False, again
+    assert fake.writes == []
+
+    new_image = "sample@sha256:" + "fedcba9876543210" * 4
+    ips = dict(INT_IPS, **{"/int/web-canary": CANARY_IP})
+    release, _out = run(env_plan, release_args(ips=ips, image=new_image, canary_instances=2), capsys)
+    promoted, _out = run(marathon_app, {"url": url, "apps": release["apps"]}, capsys)
+    assert promoted["changed"] is True, promoted
+    assert fake.apps["/int/web"]["container"]["docker"]["image"] == new_image
+    assert fake.apps["/int/web-canary"]["instances"] == 2
+    assert fake.apps["/int/web-canary"]["labels"]["pptv.dcos/canary-of"] == "/int/web"
+    assert fake.apps["/int/redis"]["container"]["docker"]["image"] == "redis:7"
