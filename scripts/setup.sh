@@ -21,6 +21,7 @@ HOST_PACKAGES=(
     bind9 bind9-utils bind9-dnsutils         # dns_record tests, environment DNS
     nginx-light                              # nginx_upstream tests, the gateway
     zookeeperd                               # ip_pool's ZooKeeper backend
+    docker-registry                          # local image registry of the image-by-digest tests
     shellcheck                               # ansible-test sanity's shellcheck test (skipped without it)
 )
 
