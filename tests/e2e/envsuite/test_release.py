@@ -133,9 +133,7 @@ def _image(release, name):
 def _serves(release):
     """GET / through prod's gateway by name: the answering app ID, or None."""
     try:
-        answer = requests.get(
-            f"http://{ENVS['prod']['gateway']}:8080/", headers={"Host": "web.pptv.lab"}, timeout=10
-        )
+        answer = requests.get(f"http://{ENVS['prod']['gateway']}:8080/", headers={"Host": "web.pptv.lab"}, timeout=10)
     except requests.RequestException:
         return None
     return answer.text.strip() if answer.status_code == 200 else None
@@ -149,7 +147,7 @@ def _prod_records(release):
 
 
 def _pool_apps(release):
-    return set(json.loads(release["platform"]["pool"].read_text())["allocations"])
+    return set(json.loads(release["platform"]["pool"].read_text())["pools"]["pptvenvs"]["allocations"])
 
 
 def test_an_untested_digest_is_refused_naming_the_policy(release):
@@ -188,9 +186,12 @@ def test_a_canary_of_a_bad_image_fails_its_gate_and_prod_is_untouched(release):
     job = _job(release, "promote.yml", app="web", digest=release["digests"]["broken"], canary_instances=1)
     assert job.rc != 0
     assert "canary gate failed for /prod/web" in job.stdout
-    assert "Start the canary /prod/web-canary" in job.stdout
+    assert "Start the canary, healthy on Marathon, /prod/web-canary" in job.stdout
     after = _app(release)
-    assert (after["version"], after["container"]["docker"]["image"]) == (before["version"], before["container"]["docker"]["image"])
+    assert (after["version"], after["container"]["docker"]["image"]) == (
+        before["version"],
+        before["container"]["docker"]["image"],
+    )
     assert _app(release, CANARY_ID) is None
     assert CANARY_ID not in _pool_apps(release)
     assert wait(lambda: _serves(release) == APP_ID, 60, "prod's web after the failed gate")
@@ -202,7 +203,7 @@ def test_a_good_canary_passes_its_gate_and_the_main_app_rolls_to_it(release):
     job = _job(release, "promote.yml", app="web", digest=release["digests"]["next"], canary_instances=1)
     assert job.rc == 0, job.stdout[-6000:]
     # The gate saw the canary in the gateway's upstream, then every probe through the gateway answered.
-    assert "Every gateway routes /prod/web to the canary too" in job.stdout
+    assert "Every gateway routes the name to the canary too, /prod/web" in job.stdout
     assert job.stdout.count("request ") >= 20
     assert _app(release)["container"]["docker"]["image"] == _image(release, "next")
     assert _app(release, CANARY_ID) is None
@@ -233,7 +234,7 @@ def test_rollback_cancels_a_deployment_in_flight(release):
     assert wait(lambda: _app(release).get("deployments"), 10, "the deployment in flight")
     job = _job(release, "rollback.yml", app="web")
     assert job.rc == 0, job.stdout[-6000:]
-    assert "cancelling deployment" in job.stdout
+    assert "cancelled deployment(s)" in job.stdout
     app = _app(release)
     assert app["container"]["docker"]["image"] == _image(release, "first")
     assert not app.get("deployments")
