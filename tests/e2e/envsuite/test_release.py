@@ -102,8 +102,8 @@ def _job(release, playbook, **answers):
         dcos_catalogue=release["catalogue"],
         dcos_release_path=str(release["records"]),
         dcos_canary_timeout=60,
-        **answers,
     )
+    extravars.update(answers)
     return run_job(
         release["tmp"] / f"job-{release['jobs']}-{playbook.removesuffix('.yml')}",
         f"playbooks/{playbook}",
@@ -115,9 +115,7 @@ def _job(release, playbook, **answers):
 
 
 def _record(release, name, env="int", result="passed"):
-    job = _job(release, "record_release.yml", app="web", digest=release["digests"][name], result=result, **{
-        "env": env,
-    })  # fmt: skip
+    job = _job(release, "record_release.yml", app="web", digest=release["digests"][name], result=result, env=env)
     assert job.rc == 0, job.stdout[-6000:]
 
 
@@ -243,9 +241,7 @@ def test_rollback_cancels_a_deployment_in_flight(release):
 
 
 def test_the_promotion_history_is_kept_and_every_record_verifies(release):
-    job = _job(release, "record_release.yml", app="web", digest=release["digests"]["next"], result="failed", **{
-        "env": "prod",
-    })  # fmt: skip
+    job = _job(release, "record_release.yml", app="web", digest=release["digests"]["next"], result="failed", env="prod")
     assert job.rc == 0, job.stdout[-6000:]
     # A failed record after a passed one withdraws the digest from the policy: promote refuses it.
     shutil.copy(release["records"], release["tmp"] / "records-before.jsonl")
