@@ -564,9 +564,10 @@ class ZooKeeperStore:
             tx.set_data(self.base, str(len(raw) + 1).encode("ascii"), version=stat.version)
             tx.create(self.base + "/record-", text.encode("utf-8"), sequence=True)
             results = tx.commit()
-            failures = [
-                r for r in results if isinstance(r, Exception) and not isinstance(r, kazoo_exceptions.RolledBackError)
-            ]
+            # A failed multi reports the failing op's error; ZooKeeper marks the ops before it
+            # RolledBackError and those after it RuntimeInconsistency: neither is a cause.
+            consequences = (kazoo_exceptions.RolledBackError, kazoo_exceptions.RuntimeInconsistency)
+            failures = [r for r in results if isinstance(r, Exception) and not isinstance(r, consequences)]
             if not failures:
                 return raw, results[-1]
             if not all(isinstance(r, kazoo_exceptions.BadVersionError) for r in failures):

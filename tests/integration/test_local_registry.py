@@ -122,7 +122,9 @@ def test_same_image_twice_same_digest_other_image_other_digest(registry, labelle
     assert registry.ref(PREFIX + "twice", other) in refs(labelled)
 
 
-def test_exit_stops_the_registry_and_removes_only_its_references(labelled):
+def test_exit_stops_the_registry_and_removes_only_its_references(registry, labelled):
+    """A second registry of the same prefix, inside the first: it leaves the first one alone."""
+    kept = registry.push(labelled, PREFIX + "kept", "t")
     port = free_port()
     with local_registry(port, PREFIX) as running:
         pid = running.proc.pid
@@ -137,6 +139,8 @@ def test_exit_stops_the_registry_and_removes_only_its_references(labelled):
     assert image_id(labelled) is not None  # the source image stays, with its own tag
     assert [r for r in refs(labelled) if r.startswith(address + "/")] == []
     assert image_id(f"{address}/{PREFIX}exit@{digest}") is None
+    assert registry.proc.poll() is None and registry.state_file.exists()
+    assert registry.ref(PREFIX + "kept", kept) in refs(labelled)
 
 
 def test_leftover_registry_of_a_killed_run_is_ended_by_its_pid(labelled):
@@ -160,11 +164,11 @@ def test_leftover_registry_of_a_killed_run_is_ended_by_its_pid(labelled):
     pid_text, root = out.split()
     leftover = int(pid_text)
     try:
-        assert (state_dir() / f"{PREFIX}killed-registry-{worker.pid}.json").exists()
+        assert (state_dir() / f"{PREFIX}killed-registry-{worker.pid}-{port}.json").exists()
         assert docker("image", "inspect", f"127.0.0.1:{port}/pptvreg-killed:t").returncode == 0
         with local_registry(free_port(), PREFIX + "killed-"):
             assert not _alive(leftover)
-            assert not (state_dir() / f"{PREFIX}killed-registry-{worker.pid}.json").exists()
+            assert not (state_dir() / f"{PREFIX}killed-registry-{worker.pid}-{port}.json").exists()
             assert docker("image", "inspect", f"127.0.0.1:{port}/pptvreg-killed:t").returncode != 0
             assert image_id(labelled) is not None
             assert not Path(root).exists()

@@ -14,7 +14,7 @@ Docker treats registries in 127.0.0.0/8 as insecure (plain HTTP) by default
 (``docker info``: ``InsecureRegistryCIDRs``), so the daemon needs no configuration.
 
 The registry's pid, its owner (this process), address and storage go to a state file
-``$PPTV_STATE_DIR/e2e/<name_prefix>registry-<owner pid>.json`` (default state dir
+``$PPTV_STATE_DIR/e2e/<name_prefix>registry-<owner pid>-<port>.json`` (default state dir
 ``/var/lib/pptv-dcos``). Before starting, the registries of earlier runs with the same prefix whose
 owner is gone (a run killed before its cleanup) are ended by that pid, after checking that the pid
 is still a ``docker-registry`` serving that run's config, and their storage and image references
@@ -76,13 +76,21 @@ def _is_our_registry(pid, config):
     return len(cmd) >= 3 and os.path.basename(cmd[0]) == "docker-registry" and cmd[1] == "serve" and cmd[2] == config
 
 
+def _running(pid):
+    """Alive and not a zombie (a leftover whose parent was killed may wait to be reaped)."""
+    try:
+        return pid_alive(pid) and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def _end(pid, wait=15):
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + wait
-    while pid_alive(pid) and time.monotonic() < deadline:
+    while _running(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if pid_alive(pid):
+    if _running(pid):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
 
@@ -135,8 +143,8 @@ def _stop_stale(prefix):
             path.unlink(missing_ok=True)
             continue
         owner = state.get("owner")
-        if isinstance(owner, int) and owner != os.getpid() and pid_alive(owner):
-            continue  # a live run (another checkout, another suite): not ours to end
+        if isinstance(owner, int) and pid_alive(owner):
+            continue  # a live run (this one, another checkout, another suite): not ours to end
         pid = state.get("pid")
         if isinstance(pid, int) and _is_our_registry(pid, state.get("config")):
             _end(pid)
@@ -241,7 +249,8 @@ def local_registry(port, name_prefix, timeout=60):
         proc = subprocess.Popen(
             [REGISTRY, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-    registry = LocalRegistry(port, name_prefix, proc, root, directory / f"{name_prefix}registry-{os.getpid()}.json")
+    state_file = directory / f"{name_prefix}registry-{os.getpid()}-{port}.json"
+    registry = LocalRegistry(port, name_prefix, proc, root, state_file)
     try:
         registry._save()
         deadline = time.monotonic() + timeout

@@ -375,9 +375,10 @@ class FakeZk:
                     race(zk)
                 _set, path, data, version = ops[0]
                 if zk.nodes[path][1] != version:
-                    return [kazoo_exceptions.BadVersionError(), kazoo_exceptions.RolledBackError()]
+                    # What a real ZooKeeper answers: the op after the failing one is RuntimeInconsistency.
+                    return [kazoo_exceptions.BadVersionError(), kazoo_exceptions.RuntimeInconsistency()]
                 zk.nodes[path] = (data, version + 1)
-                return [True, zk.create_sequential(ops[1][1], ops[1][2])]
+                return [SimpleNamespace(version=version + 1), zk.create_sequential(ops[1][1], ops[1][2])]
 
         return Tx()
 
@@ -407,6 +408,22 @@ def test_the_zookeeper_store_appends_sequential_records_and_retries_a_lost_race(
     with pytest.raises(DcosError) as refused:
         run(store, state="verified")
     assert "signature does not verify" in refused.value.msg and "none found" in refused.value.msg
+
+
+def test_a_failed_create_in_the_append_transaction_is_raised_not_retried():
+    """Only a lost race (BadVersionError) is retried; the op before the failing one is RolledBackError."""
+
+    class NoCreate(FakeZk):
+        def transaction(self):
+            tx = super().transaction()
+            tx.commit = lambda: [kazoo_exceptions.RolledBackError(), kazoo_exceptions.NoAuthError()]
+            return tx
+
+    zk = NoCreate()
+    store = ZooKeeperStore(hosts="zk:2181", root="/pptv/releases", client=zk)
+    with pytest.raises(DcosError) as err:
+        run(store)
+    assert err.value.msg.startswith("zk_hosts: ZooKeeper at zk:2181 failed (NoAuthError")
 
 
 def test_kazoo_failures_name_zk_hosts():
