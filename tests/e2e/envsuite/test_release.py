@@ -184,7 +184,9 @@ def test_a_canary_of_a_bad_image_fails_its_gate_and_prod_is_untouched(release):
     job = _job(release, "promote.yml", app="web", digest=release["digests"]["broken"], canary_instances=1)
     assert job.rc != 0
     assert "canary gate failed for /prod/web" in job.stdout
-    assert "Start the canary, healthy on Marathon, /prod/web-canary" in job.stdout
+    # Marathon's health check failed it: the canary never became healthy.
+    failed = [e["event_data"]["task"] for e in job.events_of("runner_on_failed")]
+    assert failed[0] == "Start the canary, healthy on Marathon, /prod/web-canary", failed
     after = _app(release)
     assert (after["version"], after["container"]["docker"]["image"]) == (
         before["version"],
