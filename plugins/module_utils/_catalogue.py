@@ -18,8 +18,8 @@ and the benchmarks share them:
   contract v1).
 
 * :func:`parse_release` checks a promotion of one selected service (its image by digest, of the
-  catalogue image's repository) and adds its canary app (``/<env>/<name>-canary``, label
-  ``pptv.dcos/canary-of``) when it has canary instances.
+  catalogue image's repository) and adds its canary apps (``/<env>/<name>-canary-<i>``, one task
+  and one fixed IP each, label ``pptv.dcos/canary-of``) when it has canary instances.
 
 :func:`plan` runs them on the ``env_plan`` module's parameters (a plain dict) and returns
 its result. Every message names the entry (``catalogue entry 2 (web): port: ...``) or the option.
@@ -59,8 +59,12 @@ DEFAULT_LOGS_CONTAINER_PATH = "/home/logs"
 
 # The health check every app gets (the values env_apps.yml.j2 wrote).
 HEALTH_TIMING = {"gracePeriodSeconds": 60, "intervalSeconds": 5, "timeoutSeconds": 3, "maxConsecutiveFailures": 3}
-# A stateful service: the old task stops before the new one starts on the same data.
-STATEFUL_UPGRADE = {"minimumHealthCapacity": 0, "maximumOverCapacity": 0}
+# Every app has one fixed IP (its docker parameter ``ip``), so it runs one task at a time: an update
+# stops the old task before the new one starts on the same address (and, when stateful, on the same
+# data). Marathon's default (a new task healthy before the old one stops) would wait forever for an
+# address still in use. A release's canary serves the name meanwhile (docs/release.md).
+MAX_INSTANCES = 1
+FIXED_IP_UPGRADE = {"minimumHealthCapacity": 0, "maximumOverCapacity": 0}
 
 FIELDS = (
     "name",
@@ -296,7 +300,7 @@ def _health(entry, where, protocol):
     return check, check_path
 
 
-def _state(entry, where, logs_container_path, instances):
+def _state(entry, where, logs_container_path):
     stateful = _validate.boolean(entry.get("stateful", False), f"{where}: stateful")
     data_path = entry.get("data_path")
     if not stateful:
@@ -309,11 +313,6 @@ def _state(entry, where, logs_container_path, instances):
     if data_path == logs_container_path:
         raise DcosError(
             f"{where}: data_path: {data_path} is the logs mount (logs_container_path); give the data its own path"
-        )
-    if instances > 1:
-        raise DcosError(
-            f"{where}: instances: a stateful service runs at most 1 instance (two tasks would share one data "
-            f"directory), got {instances}"
         )
     return stateful, data_path
 
@@ -342,7 +341,12 @@ def parse_entry(index, entry, zones, logs_container_path=DEFAULT_LOGS_CONTAINER_
             raise DcosError(f"{option}: {dependency} is listed twice")
         dependencies.append(dependency)
     instances = _validate.integer(entry.get("instances", 1), f"{where}: instances", minimum=0, maximum=2**31 - 1)
-    stateful, data_path = _state(entry, where, logs_container_path, instances)
+    stateful, data_path = _state(entry, where, logs_container_path)
+    if instances > MAX_INSTANCES:
+        raise DcosError(
+            f"{where}: instances: an app has one fixed IP, so it runs at most {MAX_INSTANCES} task (two would "
+            f"claim one address{', and share one data directory' if stateful else ''}), got {instances}"
+        )
     fqdn = entry.get("fqdn")
     fqdn = _fqdn(f"{name}.{zones[0]}" if fqdn is None else fqdn, f"{where}: fqdn", zones)
     aliases = []
@@ -613,36 +617,36 @@ def render_definition(
     definition["networks"] = [{"mode": "host"}]
     definition["portDefinitions"] = []
     definition["healthChecks"] = [health_check(service)]
-    if service.stateful:
-        definition["upgradeStrategy"] = dict(STATEFUL_UPGRADE)
+    definition["upgradeStrategy"] = dict(FIXED_IP_UPGRADE)
     return definition
 
 
 # -- a release: one service on a new image, and its canary ----------------------------------------
 
 RELEASE_OPTIONS = ("service", "image", "canary_instances")
-CANARY_SUFFIX = "-canary"
-CANARY_MAX = 1000
+CANARY_SUFFIX = "-canary-"
+# Each canary instance is an app of its own (one fixed IP, one task): a few, not a fleet.
+CANARY_MAX = 20
 
 
 class Release:
     """One promotion: ``main`` (the service on the release image, with ``copy`` from the selection)
-    and ``canary`` (None when ``canary_instances`` is 0)."""
+    and ``canaries`` (``<name>-canary-1`` ... ``-canary-<canary_instances>``, one task each)."""
 
-    __slots__ = ("canary", "canary_instances", "copy", "main")
+    __slots__ = ("canaries", "canary_instances", "copy", "main")
 
-    def __init__(self, main, copy, canary, canary_instances):
+    def __init__(self, main, copy, canaries):
         self.main = main
         self.copy = copy
-        self.canary = canary
-        self.canary_instances = canary_instances
+        self.canaries = canaries
+        self.canary_instances = len(canaries)
 
     def result(self, env):
         """The module's ``release`` return value."""
         return {
             "service": self.main.name,
             "app_id": app_id(env, self.main),
-            "canary_app_id": None if self.canary is None else app_id(env, self.canary),
+            "canary_app_ids": [app_id(env, canary) for canary in self.canaries],
             "image": self.main.image,
             "canary_instances": self.canary_instances,
         }
@@ -679,8 +683,8 @@ def _release_service(value, selection, option="release.service"):
 
 
 def canary_instances(value, main, services, option="release.canary_instances"):
-    """The canary's instances (0: no canary); a stateful service has none, and the canary's name
-    (``<name>-canary``) must be a free service name of at most 63 characters."""
+    """The number of canary apps (0: no canary); a stateful service has none, and the canaries'
+    names (``<name>-canary-<i>``) must be free service names of at most 63 characters."""
     count = _validate.integer(0 if value is None else value, option, minimum=0, maximum=CANARY_MAX)
     if count == 0:
         return 0
@@ -688,12 +692,16 @@ def canary_instances(value, main, services, option="release.canary_instances"):
         raise DcosError(
             f"{option}: {main.name} is stateful; a canary would run a second task on its data directory (give 0)"
         )
-    name = main.name + CANARY_SUFFIX
-    service_name(name, f"{option}: the canary's name {name}")
-    taken = next((s for s in services if s.name == name), None)
-    if taken is not None:
-        raise DcosError(f"{option}: the canary's name {name} is already the name of {taken.where}")
+    for name in canary_names(main, count):
+        service_name(name, f"{option}: the canary's name {name}")
+        taken = next((s for s in services if s.name == name), None)
+        if taken is not None:
+            raise DcosError(f"{option}: the canary's name {name} is already the name of {taken.where}")
     return count
+
+
+def canary_names(main, count):
+    return [f"{main.name}{CANARY_SUFFIX}{number}" for number in range(1, count + 1)]
 
 
 def parse_release(value, selection, services, option="release"):
@@ -706,18 +714,18 @@ def parse_release(value, selection, services, option="release"):
     service, copy = _release_service(value.get("service"), selection)
     main = service.replaced(image=release_image(value.get("image"), service))
     count = canary_instances(value.get("canary_instances"), main, services)
-    canary = main.replaced(name=main.name + CANARY_SUFFIX, instances=count) if count else None
-    return Release(main, copy, canary, count)
+    canaries = [main.replaced(name=name, instances=1) for name in canary_names(main, count)]
+    return Release(main, copy, canaries)
 
 
 def _planned(env, selection, release):
     """``(service, copy, canary_of)`` of each app the plan covers: the selection, or the release's
-    main app then its canary."""
+    main app then its canaries."""
     if release is None:
         return [(service, copy, None) for service, copy in selection.services]
     planned = [(release.main, release.copy, None)]
-    if release.canary is not None:
-        planned.append((release.canary, release.copy, app_id(env, release.main)))
+    for canary in release.canaries:
+        planned.append((canary, release.copy, app_id(env, release.main)))
     return planned
 
 

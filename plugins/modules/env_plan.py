@@ -21,10 +21,11 @@ description:
   - With O(ips), also renders each app's Marathon definition, ready for the O(pptv.dcos.marathon_app#module:apps)
     option of M(pptv.dcos.marathon_app). Each app gets the docker parameters C(net), C(ip) and C(dns) (the env's
     DNS server), its logs directory bind-mounted at O(logs_container_path), its data directory at
-    C(data_path) when it is stateful (and an C(upgradeStrategy) that stops the old task before the new one
-    starts), a C(MESOS_HTTP) or C(MESOS_TCP) health check, and the labels of the service-discovery contract v1.
+    C(data_path) when it is stateful, an C(upgradeStrategy) that stops the old task before the new one starts
+    (one fixed IP, one task), a C(MESOS_HTTP) or C(MESOS_TCP) health check, and the labels of the
+    service-discovery contract v1.
   - With O(release), plans the promotion of one service instead (its main app on a new image by digest, and
-    optionally a canary app beside it).
+    optionally canary apps beside it).
   - 'Every problem is reported before anything is deployed, naming the catalogue entry
     (C(catalogue entry 2 (web\): port: must be 65535 or less, got 70000)) or the option. See
     C(docs/catalogue.md) for the format of the catalogue and every rule.'
@@ -92,20 +93,20 @@ options:
     description:
       - App ID to fixed IP (the allocations of M(pptv.dcos.ip_pool)). When given, RV(apps) is returned.
       - Every app the env deploys needs an address; other keys are ignored.
-      - With O(release) and O(release.canary_instances) more than 0, the canary's app ID needs its own address.
+      - With O(release) and O(release.canary_instances) more than 0, each canary app ID needs its own address.
     type: dict
   release:
     description:
       - A promotion of one service (what C(promote.yml) deploys). The whole catalogue is still validated, but
         the plan covers only that service's main app, on O(release.image), and, with
-        O(release.canary_instances), its canary app C(/<env>/<name>-canary) beside it; RV(services),
+        O(release.canary_instances), its canary apps C(/<env>/<name>-canary-1) ... C(-canary-<N>) beside it; RV(services),
         RV(app_ids) (main app first), RV(log_dirs), RV(data_dirs) and RV(apps) hold those apps only.
       - The main app's definition is the one a plan without O(release) renders, but for the image; promoting
         the image already deployed plans the same definition.
-      - The canary's definition is the main app's with its own app ID, O(release.canary_instances) instances,
-        its own fixed IP (from O(ips)) and logs directory C(<logs_root>/<env>/<name>-canary), and the label
-        C(pptv.dcos/canary-of) set to the main app's ID (the discovery daemon serves the main app's names from
-        both).
+      - Each canary's definition is the main app's with its own app ID, one instance (an app has one fixed IP, so
+        one task), its own fixed IP (from O(ips)) and logs directory C(<logs_root>/<env>/<name>-canary-<i>), and
+        the label C(pptv.dcos/canary-of) set to the main app's ID (the discovery daemon serves the main app's names
+        from all of them).
     type: dict
     suboptions:
       service:
@@ -124,9 +125,9 @@ options:
         required: true
       canary_instances:
         description:
-          - The instances of the canary app; V(0) plans no canary. At most V(1000).
-          - A stateful service cannot have a canary (two tasks on one data directory), and the canary's name
-            C(<name>-canary) must not be the name of a catalogue service.
+          - The number of canary apps (one task each); V(0) plans no canary. At most V(20).
+          - A stateful service cannot have a canary (two tasks on one data directory), and the canaries' names
+            C(<name>-canary-<i>) must not be names of catalogue services.
         type: int
         default: 0
 notes:
@@ -181,7 +182,7 @@ EXAMPLES = r"""
       image: registry.example.com/shop/web@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
       canary_instances: 1
   register: release_plan
-# release_plan.app_ids: [/prod/web, /prod/web-canary]
+# release_plan.app_ids: [/prod/web, /prod/web-canary-1]
 """
 
 RETURN = r"""
@@ -204,7 +205,7 @@ project:
 services:
   description:
     - The services the env deploys, in catalogue order.
-    - With O(release), the released service (with its release image), then its canary when it has one.
+    - With O(release), the released service (with its release image), then its canaries.
   returned: success
   type: list
   elements: dict
@@ -345,19 +346,20 @@ release:
     app_id:
       description: Its main app's ID.
       type: str
-    canary_app_id:
-      description: The canary's app ID, C(/<env>/<name>-canary); null when O(release.canary_instances) is 0.
-      type: str
+    canary_app_ids:
+      description: The canary apps' IDs, C(/<env>/<name>-canary-<i>); empty when O(release.canary_instances) is 0.
+      type: list
+      elements: str
     image:
       description: The release image, as given.
       type: str
     canary_instances:
-      description: The canary's instances (0 for no canary).
+      description: The number of canary apps (0 for no canary).
       type: int
   sample:
     service: web
     app_id: /prod/web
-    canary_app_id: /prod/web-canary
+    canary_app_ids: [/prod/web-canary-1]
     image: registry.example.com/shop/web@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
     canary_instances: 1
 actions:

@@ -13,41 +13,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
-from kazoo.client import KazooClient
 from support.ansible_run import ROOT, ansible_env, run_play, run_task
-from support.zk_server import start_zookeeper
 
 PREFIX = "pptvnet-"
-ZK_TAG = PREFIX + "zk-"
-
-
-@pytest.fixture(scope="session")
-def zookeeper():
-    workdir = tempfile.mkdtemp(prefix=ZK_TAG)
-    server = start_zookeeper(workdir, ZK_TAG)
-    yield server
-    server.stop()
-    shutil.rmtree(workdir, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def zk_client(zookeeper):
-    client = KazooClient(hosts=zookeeper.hosts)
-    client.start(timeout=15)
-    yield client
-    client.stop()
-    client.close()
 
 
 class FileBackend:

@@ -12,45 +12,22 @@ that client too, as an operator with zkCli would. Each test has its own znode ro
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
 
 import pytest
-from kazoo.client import KazooClient
 from support.ansible_run import ROOT, run_play
-from support.zk_server import start_zookeeper
 
 from ansible_collections.pptv.dcos.plugins.module_utils._release import sign
 
 PREFIX = "pptvreg-"
-ZK_TAG = PREFIX + "zk-"
 KEY = "pptvreg-signing-key-0123456789"
 OTHER_KEY = "pptvreg-another-key-9876543210"
 APP = PREFIX + "shop/web"
 IMAGE = f"127.0.0.1:5000/{PREFIX}shop/web"
 D1, D2, D3 = ("sha256:" + c * 64 for c in "123")
 POLICY_INT = f"policy: pptv.dcos requires a passing record in env int for {APP}@"
-
-
-@pytest.fixture(scope="module")
-def zookeeper():
-    workdir = tempfile.mkdtemp(prefix=ZK_TAG)
-    server = start_zookeeper(workdir, ZK_TAG)
-    yield server
-    server.stop()
-    shutil.rmtree(workdir, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def zk_client(zookeeper):
-    client = KazooClient(hosts=zookeeper.hosts)
-    client.start(timeout=15)
-    yield client
-    client.stop()
-    client.close()
 
 
 class Store:

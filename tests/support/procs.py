@@ -31,6 +31,18 @@ def pid_alive(pid):
     return True
 
 
+def stop_process(proc, timeout=15):
+    """End ``proc`` (a Popen we started): SIGTERM, then SIGKILL after ``timeout`` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+
+
 def docker(*args, check=False, timeout=300):
     """Run the docker CLI; returns the CompletedProcess (text output)."""
     return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=check)

@@ -39,7 +39,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from support.procs import docker, pid_alive
+from support.procs import docker, pid_alive, stop_process
 
 REGISTRY = "/usr/bin/docker-registry"
 DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
@@ -212,13 +212,7 @@ class LocalRegistry:
         raise RuntimeError(f"docker push {target}: pushed digest {said and said.group(1)}, RepoDigests {digests}")
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=15)
+        stop_process(self.proc)
         remove_references(self.address, set(self.sources))
         shutil.rmtree(self.root, ignore_errors=True)
         self.state_file.unlink(missing_ok=True)

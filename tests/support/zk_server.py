@@ -19,7 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from support.procs import free_port, pid_alive
+from support.procs import free_port, pid_alive, stop_process
 
 JAVA = "/usr/bin/java"
 CLASSPATH = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
@@ -60,13 +60,7 @@ class ZooKeeperServer:
         self.hosts = f"127.0.0.1:{port}"
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=15)
+        stop_process(self.proc)
 
 
 def _answers(port):

@@ -3,7 +3,7 @@
 """pptv-sample: the sample application of the lab's environments (pptv-dcos/sample:bookworm).
 
 One image, its production config baked in (/etc/pptv-sample/config.json): the service it plays is
-the last segment of MARATHON_APP_ID (``/func-shop/web`` -> ``web``, a canary ``/prod/web-canary`` ->
+the last segment of MARATHON_APP_ID (``/func-shop/web`` -> ``web``, a canary ``/prod/web-canary-1`` ->
 ``web``; SAMPLE_SERVICE overrides), and
 the config gives that service its port and the dependencies it talks to, by their production
 names. Which address a name means is left to the container's resolver (deployments start every app
@@ -45,8 +45,8 @@ def log(message):
 
 def service_name(app_id):
     name = os.environ.get("SAMPLE_SERVICE") or app_id.rstrip("/").rsplit("/", 1)[-1] or "sample"
-    # A release's canary (/prod/web-canary) is the same service with the new image.
-    name = name.removesuffix("-canary") or name
+    # A release's canary (/prod/web-canary-1) is the same service with the new image.
+    name = re.sub(r"-canary-[0-9]+$", "", name) or name
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", name):
         log(f"service name {name!r} is not usable as a file name; using 'sample'")
         name = "sample"

@@ -34,7 +34,8 @@ pytestmark = pytest.mark.timeout(3000)
 SAMPLE = "pptv-dcos/sample:bookworm"
 REPOSITORY = "pptvenvs/web"
 APP_ID = "/prod/web"
-CANARY_ID = "/prod/web-canary"
+CANARY_ID = "/prod/web-canary-1"
+CANARY_PREFIX = "/prod/web-canary-"
 SIGNING_KEY = "pptvenvs-release-key-for-tests-only"
 BROKEN_TAG = f"{PREFIX}sample:broken"
 NEXT_TAG = f"{PREFIX}sample:next"
@@ -144,6 +145,13 @@ def _prod_records(release):
     return [r for r in map(json.loads, lines) if r["env"] == "prod"]
 
 
+def _canaries(release):
+    """The canary apps of /prod/web on Marathon, and those holding an address in the pool."""
+    apps = requests.get(f"{release['platform']['lab'].url}/v2/apps", timeout=10).json()["apps"]
+    on_marathon = [a["id"] for a in apps if a["id"].startswith(CANARY_PREFIX)]
+    return on_marathon, [a for a in _pool_apps(release) if a.startswith(CANARY_PREFIX)]
+
+
 def _pool_apps(release):
     return set(json.loads(release["platform"]["pool"].read_text())["pools"]["pptvenvs"]["allocations"])
 
@@ -186,28 +194,27 @@ def test_a_canary_of_a_bad_image_fails_its_gate_and_prod_is_untouched(release):
     assert "canary gate failed for /prod/web" in job.stdout
     # Marathon's health check failed it: the canary never became healthy.
     failed = [e["event_data"]["task"] for e in job.events_of("runner_on_failed")]
-    assert failed[0] == "Start the canary, healthy on Marathon, /prod/web-canary", failed
+    assert failed[0] == "Start the canaries, healthy on Marathon, /prod/web-canary-1", failed
     after = _app(release)
     assert (after["version"], after["container"]["docker"]["image"]) == (
         before["version"],
         before["container"]["docker"]["image"],
     )
-    assert _app(release, CANARY_ID) is None
-    assert CANARY_ID not in _pool_apps(release)
+    assert _canaries(release) == ([], [])
     assert wait(lambda: _serves(release) == APP_ID, 60, "prod's web after the failed gate")
     assert len(_prod_records(release)) == 1
 
 
 def test_a_good_canary_passes_its_gate_and_the_main_app_rolls_to_it(release):
     _record(release, "next")
-    job = _job(release, "promote.yml", app="web", digest=release["digests"]["next"], canary_instances=1)
+    job = _job(release, "promote.yml", app="web", digest=release["digests"]["next"], canary_instances=2)
     assert job.rc == 0, job.stdout[-6000:]
-    # The gate saw the canary in the gateway's upstream, then every probe through the gateway answered.
-    assert "Every gateway routes the name to the canary too, /prod/web" in job.stdout
+    assert "Start the canaries, healthy on Marathon, /prod/web-canary-1, /prod/web-canary-2" in job.stdout
+    # The gate saw both canaries in the gateway's upstream, then every probe through the gateway answered.
+    assert "Every gateway routes the name to the canaries too, /prod/web" in job.stdout
     assert job.stdout.count("request ") >= 20
     assert _app(release)["container"]["docker"]["image"] == _image(release, "next")
-    assert _app(release, CANARY_ID) is None
-    assert CANARY_ID not in _pool_apps(release)
+    assert _canaries(release) == ([], [])
     assert [r["digest"] for r in _prod_records(release)] == [release["digests"]["first"], release["digests"]["next"]]
     assert wait(lambda: _serves(release) == APP_ID, 60, "prod's web after the rollout")
 
@@ -230,7 +237,7 @@ def test_rollback_cancels_a_deployment_in_flight(release):
     body["container"]["docker"]["image"] = _image(release, "broken")
     started = requests.put(url, json=body, timeout=10)
     assert started.status_code == 200, started.text
-    # The broken tasks never become healthy: the deployment stays, the old tasks keep serving.
+    # The broken task never becomes healthy: the deployment stays (the old task stopped first: one fixed IP).
     assert wait(lambda: _app(release).get("deployments"), 10, "the deployment in flight")
     job = _job(release, "rollback.yml", app="web")
     assert job.rc == 0, job.stdout[-6000:]

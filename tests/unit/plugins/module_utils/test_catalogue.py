@@ -133,7 +133,7 @@ def test_a_tcp_service_may_have_an_http_check_and_values_of_the_right_kind_in_st
         "check": "http",
         "check_path": "/health?full=1",
         "cpus": "0.5",
-        "instances": "2",
+        "instances": "0",
         "stateful": "no",
     }
     (db,) = _catalogue.parse_catalogue([entry], ZONES)
@@ -142,7 +142,7 @@ def test_a_tcp_service_may_have_an_http_check_and_values_of_the_right_kind_in_st
         "http",
         "/health?full=1",
         0.5,
-        2,
+        0,
         False,
     )
 
@@ -266,8 +266,20 @@ def test_image_references_that_are_accepted(reference):
         (
             0,
             {"instances": 2},
-            "catalogue entry 0 (redis): instances: a stateful service runs at most 1 instance (two tasks would "
-            "share one data directory), got 2",
+            "catalogue entry 0 (redis): instances: an app has one fixed IP, so it runs at most 1 task (two would "
+            "claim one address, and share one data directory), got 2",
+        ),
+        (
+            3,
+            {"instances": 2},
+            "catalogue entry 3 (web): instances: an app has one fixed IP, so it runs at most 1 task (two would "
+            "claim one address), got 2",
+        ),
+        (
+            4,
+            {"instances": "3"},
+            "catalogue entry 4 (api): instances: an app has one fixed IP, so it runs at most 1 task (two would "
+            "claim one address), got 3",
         ),
         (3, {"instances": -1}, "catalogue entry 3 (web): instances: must be 0 or more, got -1"),
         (3, {"instances": 1.5}, "catalogue entry 3 (web): instances: must be an integer, got 1.5"),
@@ -321,6 +333,24 @@ def test_image_references_that_are_accepted(reference):
 )
 def test_a_bad_field_names_the_entry(index, fields, expected):
     fails(expected, catalogue=with_entry(index, **fields))
+
+
+@pytest.mark.parametrize("index", [0, 3])
+@pytest.mark.parametrize("instances", [0, 1, "1"])
+def test_0_or_1_instances_are_accepted_for_every_service(index, instances):
+    # One fixed IP per app: at most one task, stateful (0, redis) or not (3, web).
+    services = _catalogue.parse_catalogue(with_entry(index, instances=instances), ZONES)
+    assert services[index].instances == int(instances)
+    assert _catalogue.MAX_INSTANCES == 1
+
+
+def test_the_instances_message_of_a_service_given_stateful_no_says_nothing_of_data():
+    catalogue = with_entry(3, instances=2, stateful="no")
+    fails(
+        "catalogue entry 3 (web): instances: an app has one fixed IP, so it runs at most 1 task (two would "
+        "claim one address), got 2",
+        catalogue=catalogue,
+    )
 
 
 @pytest.mark.parametrize(
@@ -747,6 +777,8 @@ def test_the_definition_of_an_http_service():
                 "maxConsecutiveFailures": 3,
             }
         ],
+        # Stateless too: the new task starts on the same fixed IP only once the old one has stopped.
+        "upgradeStrategy": {"minimumHealthCapacity": 0, "maximumOverCapacity": 0},
     }
 
 
@@ -803,7 +835,7 @@ def test_cmd_env_aliases_and_an_http_check_of_a_tcp_service():
         env={"MODE": "test", "WORKERS": 4},
         aliases=["www.pptv.lab", "shop.pptv.lab"],
         check_path="/healthz",
-        instances=3,
+        instances=0,
         cpus=0.5,
         mem=256,
     )
@@ -811,7 +843,7 @@ def test_cmd_env_aliases_and_an_http_check_of_a_tcp_service():
     _result, apps = plan_apps(catalogue=catalogue)
     web = apps["/int/web"]
     assert web["cmd"] == "exec python3 -m http.server 8080"
-    assert (web["instances"], web["cpus"], web["mem"]) == (3, 0.5, 256.0)
+    assert (web["instances"], web["cpus"], web["mem"]) == (0, 0.5, 256.0)
     assert web["env"] == {"MODE": "test", "WORKERS": "4"}
     assert web["labels"]["pptv.dcos/aliases"] == "www.pptv.lab,shop.pptv.lab"
     assert web["healthChecks"][0]["path"] == "/healthz"
@@ -819,6 +851,15 @@ def test_cmd_env_aliases_and_an_http_check_of_a_tcp_service():
     redis = apps["/int/redis"]["healthChecks"][0]
     assert (redis["protocol"], redis["port"], redis["path"]) == ("MESOS_HTTP", 6379, "/ping")
     assert apps["/int/redis"]["labels"]["pptv.dcos/protocol"] == "tcp"
+
+
+@pytest.mark.parametrize("env", ["int", "func-shop", "func-pay", "prod"])
+def test_every_app_stops_its_old_task_before_the_new_one_starts_on_its_address(env):
+    _result, apps = plan_apps(env=env)
+    assert apps
+    for app, definition in apps.items():
+        assert definition["upgradeStrategy"] == {"minimumHealthCapacity": 0, "maximumOverCapacity": 0}, app
+        assert definition["instances"] <= 1, app
 
 
 def test_only_contract_labels_that_the_contract_knows():
@@ -860,9 +901,23 @@ def test_a_second_run_is_idempotent_against_marathons_normalisation(app):
     # What Marathon stores and returns (the lab's faithful normalisation: defaults filled in,
     # numbers as floats, the upgrade strategy completed, empty fields left out).
     stored = lab_appdef.present(lab_appdef.normalise(copy.deepcopy(body), lambda port: port or 10000))
-    assert stored["upgradeStrategy"] != {} and "delaySeconds" in stored["healthChecks"][0]
+    assert stored["upgradeStrategy"] == {"minimumHealthCapacity": 0.0, "maximumOverCapacity": 0.0}
+    assert "delaySeconds" in stored["healthChecks"][0]
     changed, _before, _after = diff_app(app["definition"], stored)
     assert changed == []
+
+
+def test_a_stateless_app_left_on_marathons_default_upgrade_strategy_is_updated():
+    # An app deployed before the rule (Marathon's default 1/1) is planned again with 0/0.
+    (app,) = [a for a in _everything() if a["app_id"] == "/int/web"]
+    body = prepare_definition(app["app_id"], app["definition"])
+    del body["upgradeStrategy"]
+    stored = lab_appdef.present(lab_appdef.normalise(body, None))
+    assert stored["upgradeStrategy"] == {"minimumHealthCapacity": 1.0, "maximumOverCapacity": 1.0}
+    assert diff_app(app["definition"], stored)[0] == [
+        "upgradeStrategy.maximumOverCapacity",
+        "upgradeStrategy.minimumHealthCapacity",
+    ]
 
 
 def test_a_changed_image_is_a_difference_after_normalisation():
@@ -888,37 +943,47 @@ def test_render_definition_alone_reuses_the_same_rules():
     assert _catalogue.app_id("bench", web) == "/bench/web"
 
 
-# -- a release: one service on a new image, and its canary ------------------------------------------
+# -- a release: one service on a new image, and its canaries -----------------------------------------
 
 NEW_DIGEST = "sha256:" + "fedcba9876543210" * 4
 WEB_REPOSITORY = "registry.example.com:5000/shop/web"
 RELEASE_IMAGE = f"{WEB_REPOSITORY}@{NEW_DIGEST}"
-CANARY_IP = "10.201.0.200"
+CANARY_IP = "10.201.0.201"  # the address of <name>-canary-1
+
+
+def canary_ips(env, service, count):
+    """One fixed IP per canary app: ``/<env>/<service>-canary-<i>`` -> 10.201.0.(200 + i)."""
+    return {f"/{env}/{service}-canary-{i}": f"10.201.0.{200 + i}" for i in range(1, count + 1)}
 
 
 def release_plan(canary_instances=1, env="prod", service="web", image=RELEASE_IMAGE, **overrides):
-    ips = dict(ips_for(env, ALL), **{f"/{env}/{service}-canary": CANARY_IP})
+    ips = dict(ips_for(env, ALL), **canary_ips(env, service, canary_instances or 0))
     overrides.setdefault("ips", ips)
     release = {"service": service, "image": image, "canary_instances": canary_instances}
     result = _catalogue.plan(params(env=env, release=release, **overrides))
     return result, {a["app_id"]: a["definition"] for a in result.get("apps", [])}
 
 
-def test_a_release_plans_only_its_service_and_its_canary():
+def test_a_release_plans_only_its_service_and_its_canaries():
     result, apps = release_plan(canary_instances=2)
-    assert result["app_ids"] == ["/prod/web", "/prod/web-canary"]
+    assert result["app_ids"] == ["/prod/web", "/prod/web-canary-1", "/prod/web-canary-2"]
     assert list(apps) == result["app_ids"]
-    assert [(s["name"], s["canary_of"]) for s in result["services"]] == [("web", None), ("web-canary", "/prod/web")]
-    assert [s["image"] for s in result["services"]] == [RELEASE_IMAGE, RELEASE_IMAGE]
-    assert result["log_dirs"] == ["/home/logs/prod/web", "/home/logs/prod/web-canary"]
+    assert [(s["name"], s["canary_of"]) for s in result["services"]] == [
+        ("web", None),
+        ("web-canary-1", "/prod/web"),
+        ("web-canary-2", "/prod/web"),
+    ]
+    assert [s["image"] for s in result["services"]] == [RELEASE_IMAGE] * 3
+    assert result["log_dirs"] == ["/home/logs/prod/web", "/home/logs/prod/web-canary-1", "/home/logs/prod/web-canary-2"]
     assert result["data_dirs"] == []
     assert result["release"] == {
         "service": "web",
         "app_id": "/prod/web",
-        "canary_app_id": "/prod/web-canary",
+        "canary_app_ids": ["/prod/web-canary-1", "/prod/web-canary-2"],
         "image": RELEASE_IMAGE,
         "canary_instances": 2,
     }
+    assert "canary_app_id" not in result["release"]
     assert (result["env"], result["kind"]) == ("prod", "full")
 
 
@@ -931,59 +996,93 @@ def test_a_release_replaces_only_the_image_of_the_main_app():
     assert normal["/prod/web"]["container"]["docker"]["image"] == f"{WEB_REPOSITORY}:1.4@{DIGEST}"
 
 
-def test_the_canary_definition():
-    _result, apps = release_plan(canary_instances=3)
-    main, canary = apps["/prod/web"], apps["/prod/web-canary"]
-    assert canary["instances"] == 3 and main["instances"] == 1
-    assert canary["labels"] == dict(main["labels"], **{"pptv.dcos/ip": CANARY_IP, "pptv.dcos/canary-of": "/prod/web"})
-    assert "pptv.dcos/canary-of" not in main["labels"]
-    assert canary["container"]["docker"]["image"] == RELEASE_IMAGE
-    assert canary["container"]["docker"]["parameters"] == [
-        {"key": "net", "value": "pptv-lab"},
-        {"key": "ip", "value": CANARY_IP},
-        {"key": "dns", "value": "10.201.0.34"},
-    ]
-    assert canary["container"]["volumes"] == [
-        {"containerPath": "/home/logs", "hostPath": "/home/logs/prod/web-canary", "mode": "RW"}
-    ]
-    assert canary["healthChecks"] == main["healthChecks"]
-    different = {key for key in main if main[key] != canary[key]}
-    assert different == {"instances", "labels", "container"}
-    prepare_definition("/prod/web-canary", canary, option="apps[1].definition")
+def test_three_canary_instances_are_three_apps_of_one_task_each():
+    result, apps = release_plan(canary_instances=3)
+    main = apps["/prod/web"]
+    ids = [f"/prod/web-canary-{i}" for i in (1, 2, 3)]
+    assert list(apps) == ["/prod/web", *ids] == result["app_ids"]
+    assert result["release"]["canary_app_ids"] == ids and result["release"]["canary_instances"] == 3
+    canaries = [apps[app] for app in ids]
+    addresses = [c["labels"]["pptv.dcos/ip"] for c in canaries]
+    assert addresses == ["10.201.0.201", "10.201.0.202", "10.201.0.203"]
+    assert len(set(addresses) | {main["labels"]["pptv.dcos/ip"]}) == 4
+    for number, (app, canary, address) in enumerate(zip(ids, canaries, addresses), start=1):
+        assert canary["instances"] == 1, app
+        assert canary["labels"] == dict(main["labels"], **{"pptv.dcos/ip": address, "pptv.dcos/canary-of": "/prod/web"})
+        assert canary["container"]["docker"]["image"] == RELEASE_IMAGE
+        assert canary["container"]["docker"]["parameters"] == [
+            {"key": "net", "value": "pptv-lab"},
+            {"key": "ip", "value": address},
+            {"key": "dns", "value": "10.201.0.34"},
+        ]
+        assert canary["container"]["volumes"] == [
+            {"containerPath": "/home/logs", "hostPath": f"/home/logs/prod/web-canary-{number}", "mode": "RW"}
+        ]
+        assert canary["healthChecks"] == main["healthChecks"]
+        assert canary["upgradeStrategy"] == {"minimumHealthCapacity": 0, "maximumOverCapacity": 0}
+        assert {key for key in main if main[key] != canary[key]} == {"labels", "container"}
+        prepare_definition(app, canary, option=f"apps[{number}].definition")
+    assert len({c["container"]["volumes"][0]["hostPath"] for c in canaries}) == 3
+    assert "pptv.dcos/canary-of" not in main["labels"] and main["instances"] == 1
+    assert result["log_dirs"][1:] == [f"/home/logs/prod/web-canary-{i}" for i in (1, 2, 3)]
 
 
-def test_the_canary_keeps_the_aliases_cmd_and_env_of_its_main_app():
+def test_a_canary_runs_one_task_whatever_the_main_apps_instances():
+    _result, apps = release_plan(canary_instances=2, catalogue=with_entry(3, instances=0))
+    assert apps["/prod/web"]["instances"] == 0
+    assert [apps[f"/prod/web-canary-{i}"]["instances"] for i in (1, 2)] == [1, 1]
+
+
+def test_the_canaries_keep_the_aliases_cmd_and_env_of_their_main_app():
     catalogue = with_entry(3, aliases=["www.pptv.lab"], cmd="run", env={"A": 1})
-    _result, apps = release_plan(catalogue=catalogue)
-    main, canary = apps["/prod/web"], apps["/prod/web-canary"]
-    assert canary["labels"]["pptv.dcos/aliases"] == main["labels"]["pptv.dcos/aliases"] == "www.pptv.lab"
-    assert (canary["cmd"], canary["env"]) == (main["cmd"], main["env"]) == ("run", {"A": "1"})
+    _result, apps = release_plan(canary_instances=2, catalogue=catalogue)
+    main = apps["/prod/web"]
+    for canary in (apps["/prod/web-canary-1"], apps["/prod/web-canary-2"]):
+        assert canary["labels"]["pptv.dcos/aliases"] == main["labels"]["pptv.dcos/aliases"] == "www.pptv.lab"
+        assert (canary["cmd"], canary["env"]) == (main["cmd"], main["env"]) == ("run", {"A": "1"})
 
 
-def test_the_daemon_accepts_the_canary_as_a_canary_of_its_main_app():
+def test_the_daemon_accepts_every_canary_as_a_canary_of_its_main_app():
     catalogue = with_entry(3, aliases=["www.pptv.lab"])
-    _result, apps = release_plan(catalogue=catalogue)
+    _result, apps = release_plan(canary_instances=3, catalogue=catalogue)
     listed = [dict(definition, id=app, tasks=[]) for app, definition in apps.items()]
     parsed = _contract.parse_apps(listed, {env: ZONES for env in ENVS})
     assert parsed.quarantined == {}
-    main, canary = parsed.services["/prod/web"], parsed.services["/prod/web-canary"]
-    assert (main.canary_of, canary.canary_of) == (None, "/prod/web")
-    assert (canary.name, canary.port, canary.protocol) == (main.name, main.port, main.protocol)
-    assert canary.names == main.names
-    assert (main.ip, canary.ip) == ("10.201.0.103", CANARY_IP)
+    main = parsed.services["/prod/web"]
+    assert (main.canary_of, main.ip) == (None, "10.201.0.103")
+    for number in (1, 2, 3):
+        canary = parsed.services[f"/prod/web-canary-{number}"]
+        assert canary.canary_of == "/prod/web"
+        assert (canary.name, canary.port, canary.protocol) == (main.name, main.port, main.protocol)
+        assert canary.names == main.names
+        assert canary.ip == f"10.201.0.{200 + number}"
 
 
 def test_no_canary_when_canary_instances_is_0():
     result, apps = release_plan(canary_instances=0)
     assert result["app_ids"] == ["/prod/web"] == list(apps)
-    assert result["release"]["canary_app_id"] is None and result["release"]["canary_instances"] == 0
+    assert result["release"]["canary_app_ids"] == [] and result["release"]["canary_instances"] == 0
     assert [s["name"] for s in result["services"]] == ["web"]
 
 
 def test_canary_instances_defaults_to_0():
     result = _catalogue.plan(params(env="prod", release={"service": "web", "image": RELEASE_IMAGE}))
     assert result["app_ids"] == ["/prod/web"]
-    assert result["release"]["canary_app_id"] is None
+    assert (result["release"]["canary_app_ids"], result["release"]["canary_instances"]) == ([], 0)
+
+
+def test_at_most_20_canaries():
+    result, apps = release_plan(canary_instances=20)
+    assert _catalogue.CANARY_MAX == 20
+    assert result["release"]["canary_app_ids"] == [f"/prod/web-canary-{i}" for i in range(1, 21)]
+    assert list(apps)[-1] == "/prod/web-canary-20" and len(apps) == 21
+    assert all(apps[f"/prod/web-canary-{i}"]["instances"] == 1 for i in range(1, 21))
+    assert len({d["labels"]["pptv.dcos/ip"] for d in apps.values()}) == 21
+    fails(
+        "release.canary_instances: must be 20 or less, got 21",
+        env="prod",
+        release={"service": "web", "image": RELEASE_IMAGE, "canary_instances": 21},
+    )
 
 
 def test_a_release_of_the_image_already_planned_is_the_normal_definition():
@@ -992,11 +1091,13 @@ def test_a_release_of_the_image_already_planned_is_the_normal_definition():
     assert apps["/prod/web"] == normal["/prod/web"]
 
 
-def test_the_canary_is_idempotent_against_marathons_normalisation():
-    _result, apps = release_plan()
-    body = prepare_definition("/prod/web-canary", apps["/prod/web-canary"])
+@pytest.mark.parametrize("app", ["/prod/web-canary-1", "/prod/web-canary-2"])
+def test_the_canaries_are_idempotent_against_marathons_normalisation(app):
+    _result, apps = release_plan(canary_instances=2)
+    body = prepare_definition(app, apps[app])
     stored = lab_appdef.present(lab_appdef.normalise(copy.deepcopy(body), lambda port: port or 10000))
-    assert diff_app(apps["/prod/web-canary"], stored)[0] == []
+    assert stored["upgradeStrategy"] == {"minimumHealthCapacity": 0.0, "maximumOverCapacity": 0.0}
+    assert diff_app(apps[app], stored)[0] == []
 
 
 def test_a_tag_beside_the_digest_is_kept_as_given():
@@ -1020,19 +1121,32 @@ def test_a_release_in_a_functional_env_keeps_the_copy_flag():
 
 
 def test_a_release_without_ips_has_no_apps():
-    result, _apps = release_plan(ips=None)
+    result, _apps = release_plan(canary_instances=2, ips=None)
     assert "apps" not in result
-    assert result["app_ids"] == ["/prod/web", "/prod/web-canary"]
+    assert result["app_ids"] == ["/prod/web", "/prod/web-canary-1", "/prod/web-canary-2"]
 
 
-def test_the_canary_needs_its_own_address():
+def test_each_canary_needs_its_own_address():
     ips = ips_for("prod", ALL)
     with pytest.raises(DcosError) as info:
         release_plan(ips=ips)
-    assert info.value.msg.startswith("ips: no address for /prod/web-canary")
+    assert info.value.msg == (
+        "ips: no address for /prod/web-canary-1 (every app of the env needs one, e.g. from pptv.dcos.ip_pool)"
+    )
     with pytest.raises(DcosError) as info:
-        release_plan(ips=dict(ips, **{"/prod/web-canary": "10.201.0.103"}))
-    assert info.value.msg == "ips[/prod/web-canary]: 10.201.0.103 is also the address of /prod/web"
+        release_plan(canary_instances=2, ips=dict(ips, **canary_ips("prod", "web", 1)))
+    assert info.value.msg.startswith("ips: no address for /prod/web-canary-2 ")
+    with pytest.raises(DcosError) as info:
+        release_plan(ips=dict(ips, **{"/prod/web-canary-1": "10.201.0.103"}))
+    assert info.value.msg == "ips[/prod/web-canary-1]: 10.201.0.103 is also the address of /prod/web"
+    shared = dict(ips, **{"/prod/web-canary-1": "10.201.0.201", "/prod/web-canary-2": "10.201.0.201"})
+    with pytest.raises(DcosError) as info:
+        release_plan(canary_instances=2, ips=shared)
+    assert info.value.msg == "ips[/prod/web-canary-2]: 10.201.0.201 is also the address of /prod/web-canary-1"
+    # The old single canary's key is not read.
+    with pytest.raises(DcosError) as info:
+        release_plan(ips=dict(ips, **{"/prod/web-canary": CANARY_IP}))
+    assert info.value.msg.startswith("ips: no address for /prod/web-canary-1 ")
 
 
 def test_the_whole_catalogue_is_validated_before_the_release():
@@ -1077,7 +1191,8 @@ def test_the_whole_catalogue_is_validated_before_the_release():
             f"image ({WEB_REPOSITORY}); a release runs only its own service's images",
         ),
         ({"canary_instances": -1}, "release.canary_instances: must be 0 or more, got -1"),
-        ({"canary_instances": 1001}, "release.canary_instances: must be 1000 or less, got 1001"),
+        ({"canary_instances": 21}, "release.canary_instances: must be 20 or less, got 21"),
+        ({"canary_instances": 1000}, "release.canary_instances: must be 20 or less, got 1000"),
         ({"canary_instances": True}, "release.canary_instances: must be an integer, got True"),
         (
             {"service": "redis", "image": f"redis@{NEW_DIGEST}"},
@@ -1104,22 +1219,46 @@ def test_a_service_outside_a_functional_env_is_not_released():
     )
 
 
-def test_the_canary_name_must_be_free_in_the_catalogue():
+def test_each_canary_name_must_be_free_in_the_catalogue():
+    catalogue = copy.deepcopy(CATALOGUE) + [{"name": "web-canary-2", "image": "other:1", "port": 9000}]
+    fails(
+        "release.canary_instances: the canary's name web-canary-2 is already the name of catalogue entry 5 "
+        "(web-canary-2)",
+        catalogue=catalogue,
+        env="prod",
+        release={"service": "web", "image": RELEASE_IMAGE, "canary_instances": 2},
+    )
+    # One canary is web-canary-1 only: web-canary-2 stays free for it.
+    result, _apps = release_plan(catalogue=catalogue, ips=None)
+    assert result["release"]["canary_app_ids"] == ["/prod/web-canary-1"]
+
+
+def test_a_service_named_like_the_old_single_canary_is_no_clash():
     catalogue = copy.deepcopy(CATALOGUE) + [{"name": "web-canary", "image": "other:1", "port": 9000}]
-    fails(
-        "release.canary_instances: the canary's name web-canary is already the name of catalogue entry 5 (web-canary)",
-        catalogue=catalogue,
-        env="prod",
-        release={"service": "web", "image": RELEASE_IMAGE, "canary_instances": 1},
-    )
+    result, _apps = release_plan(canary_instances=2, catalogue=catalogue, ips=None)
+    assert result["app_ids"] == ["/prod/web", "/prod/web-canary-1", "/prod/web-canary-2"]
 
 
-def test_the_canary_name_must_be_a_service_name():
-    name = "w" * 60
+def long_release(name, canary_instances):
     catalogue = copy.deepcopy(CATALOGUE) + [{"name": name, "image": "long", "port": 9000}]
+    release = {"service": name, "image": f"long@{NEW_DIGEST}", "canary_instances": canary_instances}
+    return {"catalogue": catalogue, "env": "prod", "release": release}
+
+
+def test_each_canary_name_must_be_a_service_name_the_longest_included():
+    # -canary-1 .. -canary-9 add 9 characters, -canary-10 and on 10: the longest name decides.
+    name = "w" * 54
+    result = _catalogue.plan(params(**long_release(name, 9)))
+    assert result["release"]["canary_app_ids"][-1] == f"/prod/{name}-canary-9"
+    assert len(f"{name}-canary-9") == 63
     fails(
-        f"release.canary_instances: the canary's name {name}-canary: must be at most 63 characters, got 67",
-        catalogue=catalogue,
-        env="prod",
-        release={"service": name, "image": f"long@{NEW_DIGEST}", "canary_instances": 1},
+        f"release.canary_instances: the canary's name {name}-canary-10: must be at most 63 characters, got 64",
+        **long_release(name, 10),
     )
+    longer = "w" * 55
+    fails(
+        f"release.canary_instances: the canary's name {longer}-canary-1: must be at most 63 characters, got 64",
+        **long_release(longer, 1),
+    )
+    # Without a canary, a 63-character service releases.
+    assert _catalogue.plan(params(**long_release("w" * 63, 0)))["app_ids"] == ["/prod/" + "w" * 63]

@@ -141,6 +141,11 @@ def test_check_mode_and_diff_mode_give_the_same_plan(capsys):
         ({"env": "stage"}, "env: stage is not an environment of envs (known: func-shop, int)"),
         ({"ips": {"/func-shop/redis": "10.201.0.101"}}, "ips: no address for /func-shop/web"),
         ({"zones": []}, "zones: must list at least one DNS zone, got []"),
+        (
+            {"catalogue": CATALOGUE[:3] + [dict(CATALOGUE[3], instances=2), CATALOGUE[4]]},
+            "catalogue entry 3 (web): instances: an app has one fixed IP, so it runs at most 1 task (two would "
+            "claim one address), got 2",
+        ),
     ],
 )
 def test_bad_input_fails_naming_the_option_or_the_entry(overrides, message, capsys):
@@ -166,14 +171,17 @@ def test_the_apps_deploy_with_marathon_app_and_a_second_run_changes_nothing(fake
     first, _out = run(marathon_app, {"url": url, "apps": plan["apps"]}, capsys)
     assert first["changed"] is True, first
     assert sorted(fake.apps) == sorted(ips)
-    assert fake.apps["/int/redis"]["upgradeStrategy"] == {"minimumHealthCapacity": 0, "maximumOverCapacity": 0}
+    # Every app, stateful (redis) or not (web): one fixed IP, so the old task stops first.
+    for app in ips:
+        assert fake.apps[app]["upgradeStrategy"] == {"minimumHealthCapacity": 0, "maximumOverCapacity": 0}, app
+        assert fake.apps[app]["instances"] == 1, app
 
     # What a real Marathon gives back: its own normalised form (the lab's, which follows it).
     for app in fake.apps.values():
         stored = {k: v for k, v in app.items() if k not in ("tasks", "version", "versionInfo")}
         normalised = lab_appdef.present(lab_appdef.normalise(stored, None))
         app.update(normalised)
-    assert fake.apps["/int/web"]["upgradeStrategy"] == {"minimumHealthCapacity": 1.0, "maximumOverCapacity": 1.0}
+    assert fake.apps["/int/web"]["upgradeStrategy"] == {"minimumHealthCapacity": 0.0, "maximumOverCapacity": 0.0}
 
     again_plan, _out = run(env_plan, plan_args(env="int", ips=ips), capsys)
     fake.requests.clear()
@@ -186,7 +194,7 @@ def test_the_apps_deploy_with_marathon_app_and_a_second_run_changes_nothing(fake
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 INT_IPS = {f"/int/{e['name']}": f"10.201.0.{101 + n}" for n, e in enumerate(CATALOGUE)}
-CANARY_IP = "10.201.0.200"
+CANARY_IPS = {f"/int/web-canary-{i}": f"10.201.0.{200 + i}" for i in (1, 2)}
 
 
 def release_args(catalogue=None, ips=None, **release):
@@ -200,30 +208,36 @@ def release_args(catalogue=None, ips=None, **release):
 
 
 def test_a_release_plan_through_the_module(capsys):
-    ips = dict(INT_IPS, **{"/int/web-canary": CANARY_IP})
-    result, _out = run(env_plan, release_args(ips=ips, canary_instances=1), capsys)
+    ips = dict(INT_IPS, **CANARY_IPS)
+    result, _out = run(env_plan, release_args(ips=ips, canary_instances=2), capsys)
     assert not result.get("failed"), result
     assert set(result) - {"invocation"} == RESULT_KEYS | {"apps", "release"}
     assert (result["changed"], result["actions"]) == (False, [])
     assert result["release"] == {
         "service": "web",
         "app_id": "/int/web",
-        "canary_app_id": "/int/web-canary",
+        "canary_app_ids": ["/int/web-canary-1", "/int/web-canary-2"],
         "image": f"sample@{DIGEST}",
-        "canary_instances": 1,
+        "canary_instances": 2,
     }
-    assert result["app_ids"] == ["/int/web", "/int/web-canary"] == [a["app_id"] for a in result["apps"]]
-    assert result["log_dirs"] == ["/home/logs/int/web", "/home/logs/int/web-canary"]
-    main, canary = (a["definition"] for a in result["apps"])
-    assert canary["labels"]["pptv.dcos/canary-of"] == "/int/web"
-    assert canary["labels"]["pptv.dcos/ip"] == CANARY_IP
-    assert {"key": "ip", "value": CANARY_IP} in canary["container"]["docker"]["parameters"]
-    assert main["container"]["docker"]["image"] == canary["container"]["docker"]["image"] == f"sample@{DIGEST}"
+    expected = ["/int/web", "/int/web-canary-1", "/int/web-canary-2"]
+    assert result["app_ids"] == expected == [a["app_id"] for a in result["apps"]]
+    assert result["log_dirs"] == [f"/home/logs{app}" for app in expected]
+    main, *canaries = (a["definition"] for a in result["apps"])
+    for app, canary in zip(expected[1:], canaries):
+        assert canary["instances"] == 1
+        assert canary["labels"]["pptv.dcos/canary-of"] == "/int/web"
+        assert canary["labels"]["pptv.dcos/ip"] == CANARY_IPS[app]
+        assert {"key": "ip", "value": CANARY_IPS[app]} in canary["container"]["docker"]["parameters"]
+        assert canary["container"]["volumes"][0]["hostPath"] == f"/home/logs{app}"
+        assert canary["container"]["docker"]["image"] == f"sample@{DIGEST}"
+    assert main["container"]["docker"]["image"] == f"sample@{DIGEST}"
+    assert "pptv.dcos/canary-of" not in main["labels"]
 
 
 def test_canary_instances_defaults_to_0_in_the_argument_spec(capsys):
     result, _out = run(env_plan, release_args(), capsys)
-    assert result["release"]["canary_instances"] == 0 and result["release"]["canary_app_id"] is None
+    assert result["release"]["canary_instances"] == 0 and result["release"]["canary_app_ids"] == []
     assert result["app_ids"] == ["/int/web"]
     assert "release" not in run(env_plan, plan_args(), capsys)[0]
 
@@ -235,6 +249,8 @@ def test_canary_instances_defaults_to_0_in_the_argument_spec(capsys):
         ({"image": "sample:2"}, "release.image: 'sample:2' is not by digest"),
         ({"image": f"other/sample@{DIGEST}"}, "release.image: repository other/sample is not the repository of web's"),
         ({"canary_instances": -1}, "release.canary_instances: must be 0 or more, got -1"),
+        ({"canary_instances": 21}, "release.canary_instances: must be 20 or less, got 21"),
+        ({"canary_instances": 1, "ips": INT_IPS}, "ips: no address for /int/web-canary-1 "),
         (
             {"service": "redis", "image": f"redis@{DIGEST}", "canary_instances": 1},
             "release.canary_instances: redis is stateful",
@@ -256,7 +272,7 @@ def test_a_release_without_an_image_is_ansibles_own_refusal(capsys):
     assert result["msg"] == "missing required arguments: image found in release"
 
 
-def test_promoting_the_running_image_changes_nothing_and_a_canary_deploys_beside_it(fake, capsys):
+def test_promoting_the_running_image_changes_nothing_and_the_canaries_deploy_beside_it(fake, capsys):
     url = "http://marathon.test:8080"
     digest_catalogue = copy.deepcopy(CATALOGUE)
     digest_catalogue[3]["image"] = f"sample@{DIGEST}"
@@ -273,11 +289,17 @@ def test_promoting_the_running_image_changes_nothing_and_a_canary_deploys_beside
     assert fake.writes == []
 
     new_image = "sample@sha256:" + "fedcba9876543210" * 4
-    ips = dict(INT_IPS, **{"/int/web-canary": CANARY_IP})
+    ips = dict(INT_IPS, **CANARY_IPS)
     release, _out = run(env_plan, release_args(ips=ips, image=new_image, canary_instances=2), capsys)
     promoted, _out = run(marathon_app, {"url": url, "apps": release["apps"]}, capsys)
     assert promoted["changed"] is True, promoted
     assert fake.apps["/int/web"]["container"]["docker"]["image"] == new_image
-    assert fake.apps["/int/web-canary"]["instances"] == 2
-    assert fake.apps["/int/web-canary"]["labels"]["pptv.dcos/canary-of"] == "/int/web"
+    assert "/int/web-canary" not in fake.apps
+    for app, address in CANARY_IPS.items():
+        canary = fake.apps[app]
+        assert canary["instances"] == 1
+        assert canary["labels"]["pptv.dcos/canary-of"] == "/int/web"
+        assert canary["labels"]["pptv.dcos/ip"] == address
+        assert canary["container"]["docker"]["image"] == new_image
+        assert canary["upgradeStrategy"] == {"minimumHealthCapacity": 0, "maximumOverCapacity": 0}
     assert fake.apps["/int/redis"]["container"]["docker"]["image"] == "redis:7"
