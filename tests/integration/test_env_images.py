@@ -240,6 +240,15 @@ def test_unknown_service_starts_without_dependencies(env):
     assert "WARNING: service 'other' is not in" in docker("logs", PREFIX + "stray").stderr
 
 
+def test_a_canary_plays_its_main_service(env):
+    # A release's canary app /prod/api-canary-2 runs the same image as the service api.
+    env.run("stray", IMAGES["sample"], ["MARATHON_APP_ID=/t/api-canary-2", "SAMPLE_PORT=9000"])
+    answer = deps_of("stray", 9000)
+    env.stop("stray")
+    assert (answer["app"], answer["service"]) == ("/t/api-canary-2", "api")
+    assert [dep["name"] for dep in answer["deps"]] == ["mariadb.pptv.lab", "zookeeper.pptv.lab", "redis.pptv.lab"]
+
+
 def test_requests_are_logged_in_the_mounted_log_dir(env):
     http_get(IPS["web"], 8080, "/health?from=log-test")
     log = (env.logs("web") / "web.log").read_text().splitlines()
