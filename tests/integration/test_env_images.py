@@ -34,6 +34,7 @@ IPS = {
     "web": "10.212.30.22",
     "down": "10.212.30.23",
     "stray": "10.212.30.24",
+    "canary": "10.212.30.25",
 }
 NOBODY = "10.212.30.99"  # no container has this address
 DEAD_DNS = "10.212.30.250"  # nor this one: a DNS server that never answers
@@ -140,7 +141,7 @@ class Env:
         elif name == "zookeeper":
             wait_for(name, lambda: tcp_ask(ip, 2181, b"srvr").startswith(b"Zookeeper version"))
         else:
-            port = 9000 if name == "stray" else 8081 if name in ("api", "down") else 8080
+            port = 9000 if name == "stray" else 8081 if name in ("api", "down", "canary") else 8080
             wait_for(name, lambda: http_get(ip, port, "/health", timeout=2) == (200, "ok\n"))
 
     def stop(self, name):
@@ -242,9 +243,8 @@ def test_unknown_service_starts_without_dependencies(env):
 
 def test_a_canary_plays_its_main_service(env):
     # A release's canary app /prod/api-canary-2 runs the same image as the service api.
-    env.run("stray", IMAGES["sample"], ["MARATHON_APP_ID=/t/api-canary-2", "SAMPLE_PORT=9000"])
-    answer = deps_of("stray", 9000)
-    env.stop("stray")
+    env.run("canary", IMAGES["sample"], ["MARATHON_APP_ID=/t/api-canary-2"])
+    answer = deps_of("canary", 8081)  # api's port, from the config
     assert (answer["app"], answer["service"]) == ("/t/api-canary-2", "api")
     assert [dep["name"] for dep in answer["deps"]] == ["mariadb.pptv.lab", "zookeeper.pptv.lab", "redis.pptv.lab"]
 
