@@ -78,21 +78,28 @@ def plan_args(apps, env, logs_root, ips=None):
     return args
 
 
-def pool_args(pool_path, subnet="10.233.0.0/24", reserved=("10.233.0.1-10.233.0.99", "10.233.0.254")):
-    return {
+# Both ways deploy on one network while the other's apps still run: each allocates from its own range.
+ALLOCATION_RANGES = {"env": "10.233.0.100-10.233.0.149", "single": "10.233.0.150-10.233.0.199"}
+
+
+def pool_args(pool_path, subnet="10.233.0.0/24", reserved=("10.233.0.1-10.233.0.99", "10.233.0.254"), ranges=None):
+    args = {
         "pool": "bench",
         "path": str(pool_path),
         "subnets": [subnet],
         "gateway": NETWORK["default_gateway"] if subnet == NETWORK["subnet"] else None,
         "reserved": list(reserved),
     }
+    if ranges:
+        args["allocation_ranges"] = list(ranges)
+    return args
 
 
-def env_tasks(url, apps, env, pool_path, logs_root):
+def env_tasks(url, apps, env, pool_path, logs_root, way="env"):
     ips = "{{ allocation.allocations | items2dict(key_name='app_id', value_name='ip') }}"
     return [
         {"name": "plan", "pptv.dcos.env_plan": plan_args(apps, env, logs_root), "register": "plan"},
-        {"name": "pool", "pptv.dcos.ip_pool": pool_args(pool_path)},
+        {"name": "pool", "pptv.dcos.ip_pool": pool_args(pool_path, ranges=[ALLOCATION_RANGES[way]])},
         {
             "name": "allocate",
             "pptv.dcos.ip_pool": {"pool": "bench", "path": str(pool_path), "app_ids": "{{ plan.app_ids }}"},
@@ -104,7 +111,7 @@ def env_tasks(url, apps, env, pool_path, logs_root):
 
 
 def single_tasks(url, apps, env, pool_path, logs_root):
-    tasks = env_tasks(url, apps, env, pool_path, logs_root)[:-1]
+    tasks = env_tasks(url, apps, env, pool_path, logs_root, way="single")[:-1]
     tasks.append(
         {
             "name": "deploy one by one",
@@ -198,6 +205,8 @@ def main():
     parser.add_argument("--pools", default="254,1022")
     args = parser.parse_args()
     sizes = [int(s) for s in args.pools.split(",")]
+    if not 1 <= args.apps <= 50:
+        parser.error("--apps: 1 to 50 (each way allocates from a range of 50 addresses)")
     with tempfile.TemporaryDirectory(prefix="pptvbenv-") as tmp_dir:
         tmp = Path(tmp_dir)
         deploy_rows = deploy_figures(args.apps, tmp)
