@@ -99,8 +99,8 @@ options:
     description:
       - A promotion of one service (what C(promote.yml) deploys). The whole catalogue is still validated, but
         the plan covers only that service's main app, on O(release.image), and, with
-        O(release.canary_instances), its canary apps C(/<env>/<name>-canary-1) ... C(-canary-<N>) beside it; RV(services),
-        RV(app_ids) (main app first), RV(log_dirs), RV(data_dirs) and RV(apps) hold those apps only.
+        O(release.canary_instances), its canary apps C(/<env>/<name>-canary-1) ... C(-canary-<N>) beside it;
+        RV(services), RV(app_ids) (main app first), RV(log_dirs), RV(data_dirs) and RV(apps) hold those apps only.
       - The main app's definition is the one a plan without O(release) renders, but for the image; promoting
         the image already deployed plans the same definition.
       - Each canary's definition is the main app's with its own app ID, one instance (an app has one fixed IP, so
